@@ -1,0 +1,296 @@
+//! The `sleep` workload: uneven sleep tasks on ranks × threads workers.
+//!
+//! 1. Rank 0 gathers every rank's thread count, plans all W workers at once
+//!    ([`plan::assign`]) and scatters each rank its task descriptors.
+//! 2. Every rank builds its pool; a failure to start threads on any rank is agreed on, so all
+//!    ranks stop together instead of waiting in the barrier.
+//! 3. A barrier starts the common clock: each rank measures times from the moment it left the
+//!    barrier, so records of different ranks are comparable (to within the barrier's skew,
+//!    microseconds on one node).
+//! 4. Each thread sleeps through its lane; rank 0 gathers the records.
+
+use crate::cli::SleepConfig;
+use crate::plan::{self, Assigned};
+use crate::report::{SleepReport, TaskRecord};
+use crate::wire::{Wire, WireError};
+use crate::world::{agree, Agreed, Comm};
+use crate::{local, scatter};
+use std::time::{Duration, Instant};
+
+/// What rank 0 sends each rank: one task.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct TaskSpec {
+    id: usize,
+    duration_s: f64,
+    lane: usize,
+}
+
+impl Wire for TaskSpec {
+    fn put(&self, out: &mut Vec<u8>) {
+        self.id.put(out);
+        self.duration_s.put(out);
+        self.lane.put(out);
+    }
+    fn take(input: &mut &[u8]) -> Result<Self, WireError> {
+        Ok(TaskSpec {
+            id: usize::take(input)?,
+            duration_s: f64::take(input)?,
+            lane: usize::take(input)?,
+        })
+    }
+}
+
+/// What each rank sends back: one record per task (without the rank, which the gather knows).
+#[derive(Debug, Clone, PartialEq)]
+struct Done {
+    id: usize,
+    duration_s: f64,
+    thread: usize,
+    start_s: f64,
+    end_s: f64,
+    result: Result<String, String>,
+}
+
+impl Wire for Done {
+    fn put(&self, out: &mut Vec<u8>) {
+        self.id.put(out);
+        self.duration_s.put(out);
+        self.thread.put(out);
+        self.start_s.put(out);
+        self.end_s.put(out);
+        self.result.put(out);
+    }
+    fn take(input: &mut &[u8]) -> Result<Self, WireError> {
+        Ok(Done {
+            id: usize::take(input)?,
+            duration_s: f64::take(input)?,
+            thread: usize::take(input)?,
+            start_s: f64::take(input)?,
+            end_s: f64::take(input)?,
+            result: Result::take(input)?,
+        })
+    }
+}
+
+/// The text a sleep task returns, as in the classic example: `Sleep time 0.5`.
+pub fn sleep_result(duration_s: f64) -> String {
+    format!("Sleep time {duration_s:?}")
+}
+
+/// Runs the `sleep` workload. Rank 0 returns the report; the other ranks `None`.
+///
+/// # Collective
+/// Every rank must call it with the configuration it built from the same command line.
+///
+/// # Errors
+/// An [`Agreed`] failure when some rank could not start its threads; every rank returns it.
+pub fn run<C: Comm + ?Sized>(
+    comm: &C,
+    config: &SleepConfig,
+) -> Result<Option<SleepReport>, Agreed> {
+    let root = comm.rank() == 0;
+    let lanes = scatter::gather(comm, 0, &config.threads.count);
+    let plan = lanes.as_ref().map(|lanes| {
+        plan::assign(&config.durations, config.schedule, lanes)
+            .into_iter()
+            .map(|tasks| {
+                tasks
+                    .into_iter()
+                    .map(|Assigned { id, lane }| TaskSpec {
+                        id,
+                        duration_s: config.durations[id],
+                        lane,
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    });
+    let mine: Vec<TaskSpec> = scatter::scatter(comm, 0, plan);
+
+    let pool = agree(
+        comm,
+        local::pool(config.threads.count).map_err(|e| (1, e.to_string())),
+    )?;
+
+    comm.barrier();
+    let epoch = Instant::now();
+    let outcomes = local::run_lanes(
+        &pool,
+        &mine,
+        |t| t.lane,
+        epoch,
+        |t| {
+            std::thread::sleep(Duration::from_secs_f64(t.duration_s));
+            sleep_result(t.duration_s)
+        },
+    );
+    let done: Vec<Done> = outcomes
+        .into_iter()
+        .map(|o| {
+            let t = mine[o.index];
+            Done {
+                id: t.id,
+                duration_s: t.duration_s,
+                thread: o.thread,
+                start_s: o.start_s,
+                end_s: o.end_s,
+                result: o.result,
+            }
+        })
+        .collect();
+    let gathered = scatter::gather(comm, 0, &done);
+    let wall_s = epoch.elapsed().as_secs_f64();
+    if !root {
+        return Ok(None);
+    }
+    let (Some(per_rank), Some(lanes)) = (gathered, lanes) else {
+        unreachable!("rank 0 is the root of both gathers")
+    };
+    Ok(Some(build_report(comm, config, per_rank, lanes, wall_s)))
+}
+
+fn build_report<C: Comm + ?Sized>(
+    comm: &C,
+    config: &SleepConfig,
+    per_rank: Vec<Vec<Done>>,
+    lanes: Vec<usize>,
+    wall_s: f64,
+) -> SleepReport {
+    let mut tasks: Vec<TaskRecord> = per_rank
+        .into_iter()
+        .enumerate()
+        .flat_map(|(rank, done)| {
+            done.into_iter().map(move |d| {
+                let (result, error) = match d.result {
+                    Ok(text) => (Some(text), None),
+                    Err(e) => (None, Some(e)),
+                };
+                TaskRecord {
+                    id: d.id,
+                    duration_s: d.duration_s,
+                    rank,
+                    thread: d.thread,
+                    start_s: d.start_s,
+                    end_s: d.end_s,
+                    result,
+                    error,
+                }
+            })
+        })
+        .collect();
+    tasks.sort_by_key(|t| t.id);
+    if tasks.len() != config.durations.len() {
+        comm.abort(
+            1,
+            &format!(
+                "gathered {} records for {} tasks",
+                tasks.len(),
+                config.durations.len()
+            ),
+        );
+    }
+    let workers: usize = lanes.iter().sum();
+    let total_sleep_s: f64 = config.durations.iter().sum();
+    let ideal_s = plan::ideal_makespan(&config.durations, workers);
+    let makespan_s = tasks.iter().map(|t| t.end_s).fold(0.0, f64::max);
+    let failed = tasks
+        .iter()
+        .filter(|t| t.error.is_some())
+        .map(|t| t.id)
+        .collect();
+    SleepReport {
+        command: "sleep",
+        ranks: comm.size(),
+        threads_per_rank: lanes.iter().copied().max().unwrap_or(1),
+        threads: lanes,
+        workers,
+        schedule: config.schedule.to_string(),
+        tasks,
+        total_sleep_s,
+        wall_s,
+        makespan_s,
+        ideal_s,
+        speedup: if wall_s > 0.0 {
+            total_sleep_s / wall_s
+        } else {
+            0.0
+        },
+        efficiency: if wall_s > 0.0 { ideal_s / wall_s } else { 0.0 },
+        failed,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        mpi_library: super::mpi_library_for(comm.backend()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Threads;
+    use crate::plan::Policy;
+    use crate::world::inproc;
+
+    fn config(durations: Vec<f64>, schedule: Policy, threads: usize) -> SleepConfig {
+        SleepConfig {
+            durations,
+            schedule,
+            threads: Threads {
+                count: threads,
+                origin: "--threads",
+            },
+            json: false,
+            output: None,
+        }
+    }
+
+    #[test]
+    fn every_task_is_reported_once_in_id_order_at_many_sizes() {
+        for size in [1, 2, 3, 5, 8] {
+            for (policy, _) in Policy::ALL {
+                let durations: Vec<f64> = (0..11).map(|i| (i % 3) as f64 * 0.001).collect();
+                let out = inproc::run(size, |comm| {
+                    let d = if comm.rank() == 0 {
+                        durations.clone()
+                    } else {
+                        Vec::new()
+                    };
+                    run(comm, &config(d, policy, 2)).unwrap()
+                });
+                let report = out[0].as_ref().expect("rank 0 reports");
+                assert!(out[1..].iter().all(Option::is_none));
+                let ids: Vec<usize> = report.tasks.iter().map(|t| t.id).collect();
+                assert_eq!(ids, (0..11).collect::<Vec<_>>());
+                assert_eq!(report.workers, size * 2);
+                for t in &report.tasks {
+                    assert!(t.rank < size && t.thread < 2);
+                    assert_eq!(
+                        t.result.as_deref(),
+                        Some(sleep_result(t.duration_s).as_str())
+                    );
+                    assert!(t.end_s >= t.start_s + t.duration_s);
+                }
+                assert!(report.failed.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn more_ranks_than_tasks_works() {
+        let out = inproc::run(6, |comm| {
+            let d = if comm.rank() == 0 {
+                vec![0.002, 0.001]
+            } else {
+                Vec::new()
+            };
+            run(comm, &config(d, Policy::Lpt, 1)).unwrap()
+        });
+        let report = out[0].as_ref().unwrap();
+        assert_eq!(report.tasks.len(), 2);
+        assert_ne!(report.tasks[0].rank, report.tasks[1].rank);
+    }
+
+    #[test]
+    fn results_read_like_the_classic_example() {
+        assert_eq!(sleep_result(0.1), "Sleep time 0.1");
+        assert_eq!(sleep_result(1.0), "Sleep time 1.0");
+    }
+}

@@ -1,0 +1,122 @@
+//! Recognising how this process was launched.
+//!
+//! A binary started by the wrong launcher (Open MPI's `mpirun` for an MPICH build, MPICH's
+//! `mpiexec` for an Open MPI build, or `srun` without the PMI plugin its MPI needs) does not fail:
+//! each process initialises MPI as a singleton, sees a world of one, and the job silently runs
+//! P independent copies. The launchers leave their own variables in the environment, so comparing
+//! what the launcher says with what MPI says catches the mistake.
+
+/// What the environment says about the launcher of this process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launch {
+    /// Which launcher, in words a user recognises.
+    pub launcher: &'static str,
+    /// How many processes the launcher started, when it says so.
+    pub size: Option<usize>,
+    /// This process's index among them, when the launcher says so.
+    pub rank: Option<usize>,
+}
+
+/// Reads the launcher variables through `var` (a stand-in for `std::env::var` in tests).
+///
+/// Returns `None` when no launcher variable is present: the process was started by hand.
+///
+/// # Examples
+/// ```
+/// use spmdkit::world::launch::detect_from;
+/// let env = |k: &str| (k == "OMPI_COMM_WORLD_SIZE").then(|| "4".to_string());
+/// assert_eq!(detect_from(env).unwrap().size, Some(4));
+/// assert!(detect_from(|_| None).is_none());
+/// ```
+pub fn detect_from(var: impl Fn(&str) -> Option<String>) -> Option<Launch> {
+    let number = |k: &str| var(k).and_then(|v| v.trim().parse::<usize>().ok());
+    // Most specific first: under `mpirun` inside a Slurm allocation the SLURM_* variables describe
+    // the daemons' step, not the ranks, so Open MPI's own variables must win.
+    if var("OMPI_COMM_WORLD_SIZE").is_some() {
+        return Some(Launch {
+            launcher: "Open MPI mpirun",
+            size: number("OMPI_COMM_WORLD_SIZE"),
+            rank: number("OMPI_COMM_WORLD_RANK"),
+        });
+    }
+    if var("PMI_SIZE").is_some() || var("PMI_RANK").is_some() {
+        let launcher = if var("SLURM_PROCID").is_some() {
+            "Slurm srun with PMI-2"
+        } else {
+            "a PMI launcher (MPICH mpiexec/Hydra)"
+        };
+        return Some(Launch {
+            launcher,
+            size: number("PMI_SIZE"),
+            rank: number("PMI_RANK"),
+        });
+    }
+    if var("SLURM_PROCID").is_some() && var("SLURM_STEP_ID").is_some() {
+        return Some(Launch {
+            launcher: "Slurm srun",
+            size: number("SLURM_STEP_NUM_TASKS").or_else(|| number("SLURM_NTASKS")),
+            rank: number("SLURM_PROCID"),
+        });
+    }
+    if var("PMIX_RANK").is_some() {
+        return Some(Launch {
+            launcher: "a PMIx launcher",
+            size: None,
+            rank: number("PMIX_RANK"),
+        });
+    }
+    None
+}
+
+/// [`detect_from`] on this process's environment.
+pub fn detect() -> Option<Launch> {
+    detect_from(|k| std::env::var(k).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn open_mpi_variables_win_over_slurm_ones() {
+        let l = detect_from(env(&[
+            ("OMPI_COMM_WORLD_SIZE", "8"),
+            ("OMPI_COMM_WORLD_RANK", "3"),
+            ("SLURM_PROCID", "0"),
+            ("SLURM_STEP_ID", "0"),
+            ("SLURM_STEP_NUM_TASKS", "1"),
+        ]))
+        .unwrap();
+        assert_eq!((l.size, l.rank), (Some(8), Some(3)));
+        assert_eq!(l.launcher, "Open MPI mpirun");
+    }
+
+    #[test]
+    fn hydra_and_srun_are_recognised() {
+        let hydra = detect_from(env(&[("PMI_SIZE", "2"), ("PMI_RANK", "1")])).unwrap();
+        assert_eq!((hydra.size, hydra.rank), (Some(2), Some(1)));
+        let srun = detect_from(env(&[
+            ("SLURM_PROCID", "2"),
+            ("SLURM_STEP_ID", "0"),
+            ("SLURM_STEP_NUM_TASKS", "4"),
+        ]))
+        .unwrap();
+        assert_eq!((srun.size, srun.rank), (Some(4), Some(2)));
+        assert_eq!(srun.launcher, "Slurm srun");
+    }
+
+    #[test]
+    fn a_batch_script_alone_is_not_a_launch() {
+        // Inside `sbatch` but outside `srun`: SLURM_NTASKS describes the allocation, not us.
+        assert!(detect_from(env(&[("SLURM_NTASKS", "4"), ("SLURM_JOB_ID", "7")])).is_none());
+    }
+}
