@@ -1,7 +1,7 @@
 //! The `spmdkit` executable: parse, run the subcommand, map the outcome to an exit code.
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{ColorChoice, CommandFactory, FromArgMatches};
 use spmdkit::cli::{Cli, Command, SleepConfig};
 use spmdkit::world::{agree, Comm, World};
 use spmdkit::{h5, jobs, Error};
@@ -18,7 +18,14 @@ fn main() -> ExitCode {
         }
     };
     let comm = world.comm();
-    let code = match Cli::try_parse() {
+    // Under mpirun a rank's stdout is a pseudo-terminal even when the user redirects it to a
+    // file: colour only a process started by hand.
+    let color = if comm.backend() == "mpi" { ColorChoice::Never } else { ColorChoice::Auto };
+    let parsed = Cli::command()
+        .color(color)
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let code = match parsed {
         Ok(cli) => match run(comm, cli) {
             Ok(code) => code,
             Err(e) => report_error(comm, &e),

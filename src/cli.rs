@@ -65,7 +65,7 @@ pub enum Command {
 pub struct RunArgs {
     /// Worker threads per rank [default: RAYON_NUM_THREADS, else SLURM_CPUS_PER_TASK, else the
     /// cores this rank may run on].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub threads: Option<String>,
     /// Rank 0 prints one JSON object on stdout and nothing else there.
     #[arg(long)]
@@ -107,7 +107,7 @@ pub struct SleepArgs {
 #[derive(Debug, Args)]
 pub struct InfoArgs {
     /// Worker threads per rank to report [default as for the workloads].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub threads: Option<String>,
     /// Rank 0 prints one JSON object on stdout and nothing else there.
     #[arg(long)]

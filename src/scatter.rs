@@ -1,6 +1,6 @@
 //! Typed scatter, gather and broadcast of task descriptors and records.
 //!
-//! These wrap the byte collectives of [`Comm`] with the [`wire`](crate::wire) encoding. Decoding
+//! These wrap the byte collectives of [`Comm`] with the [`wire`] encoding. Decoding
 //! happens after the collective has completed on this rank, while other ranks may already be in
 //! the next one; a message that does not decode (two different spmdkit builds in one job) therefore
 //! aborts the job with a message naming the rank rather than returning an error that would leave

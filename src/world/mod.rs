@@ -322,6 +322,7 @@ impl World {
         let Some(launch) = launch::detect() else {
             return Ok(World::Solo(inproc::ThreadComm::solo()));
         };
+        launch::prefer_fast_local_start(|k| std::env::var(k).ok());
         let comm = mpi_backend::MpiComm::init()?;
         if let Some(expected) = launch.size {
             if expected != comm.size() {

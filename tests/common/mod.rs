@@ -1,0 +1,179 @@
+//! Helpers for integration tests: launch the real `spmdkit` binary, alone or under `mpirun`,
+//! always under a timeout, and read what it left behind.
+
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A generous bound: far above any run in these tests, only there to turn a hang into a failure.
+pub const HANG_LIMIT: Duration = Duration::from_secs(60);
+
+/// What a finished process left.
+#[derive(Debug)]
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| {
+            panic!("stdout is not one JSON object ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr)
+        })
+    }
+
+    pub fn assert_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+}
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_spmdkit")
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// `mpirun -np <np> spmdkit <args>`, oversubscribed where needed, with `env` passed to every rank.
+pub fn mpirun(np: usize, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new("mpirun");
+    cmd.args(["--oversubscribe", "--bind-to", "none", "-np", &np.to_string()]);
+    for (k, v) in env {
+        cmd.env(k, v);
+        cmd.args(["-x", k]);
+    }
+    cmd.arg(binary()).args(args);
+    // Oversubscribed ranks busy-poll unless told to yield; the tests run on 2 cores.
+    cmd.env("OMPI_MCA_mpi_yield_when_idle", "1");
+    if is_root() {
+        cmd.env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+            .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+    }
+    run_bounded(cmd, HANG_LIMIT)
+}
+
+/// `spmdkit <args>` started by hand, with no launcher.
+pub fn alone(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(binary());
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run_bounded(cmd, HANG_LIMIT)
+}
+
+/// Runs `cmd` in its own process group; kills the whole group and fails the test if it
+/// outlives `limit`.
+pub fn run_bounded(mut cmd: Command, limit: Duration) -> Run {
+    // Launcher variables of an enclosing job would change what the binary does.
+    for var in ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMI_RANK", "PMIX_RANK", "SLURM_PROCID",
+                "SLURM_STEP_ID", "RAYON_NUM_THREADS", "SLURM_CPUS_PER_TASK"] {
+        if !cmd.get_envs().any(|(k, _)| k == var) {
+            cmd.env_remove(var);
+        }
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let started = Instant::now();
+    let mut child = cmd.spawn().expect("start the command");
+    let mut out_pipe = child.stdout.take().expect("stdout piped");
+    let mut err_pipe = child.stderr.take().expect("stderr piped");
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out_pipe.read_to_string(&mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err_pipe.read_to_string(&mut s);
+        s
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the command") {
+            break Some(status);
+        }
+        if started.elapsed() > limit {
+            // SAFETY: kill has no memory-safety preconditions; the group id is our child's pid.
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let run = Run {
+        code: status.and_then(|s| s.code()),
+        stdout: out_reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
+        elapsed: started.elapsed(),
+    };
+    assert!(
+        status.is_some(),
+        "{cmd:?} did not finish within {limit:?}\nstdout:\n{}\nstderr:\n{}",
+        run.stdout,
+        run.stderr
+    );
+    run
+}
+
+/// A fresh directory for one test, removed by the caller with [`Scratch::done`].
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Self {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("spmdkit-it-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create scratch dir");
+        Scratch(dir)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    pub fn entries(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.0)
+            .expect("read scratch dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    pub fn done(self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Reads an HDF5 file with h5py (an independent reader) and returns its contents as JSON:
+/// `{"attrs": {...}, "datasets": {"/path": [...]}}`.
+pub fn read_h5(path: &Path) -> serde_json::Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/h5_to_json.py");
+    let mut cmd = Command::new("/usr/bin/python3");
+    cmd.arg(script).arg(path);
+    let run = run_bounded(cmd, HANG_LIMIT);
+    run.assert_code(0);
+    serde_json::from_str(&run.stdout).expect("h5_to_json prints JSON")
+}
+
+pub const CLASSIC: [f64; 16] = [
+    0.1, 0.2, 0.1, 0.5, 0.7, 0.9, 0.5, 0.4, 1.5, 1.3, 1.0, 0.3, 0.7, 0.6, 0.3, 0.8,
+];
