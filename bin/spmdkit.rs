@@ -20,7 +20,11 @@ fn main() -> ExitCode {
     let comm = world.comm();
     // Under mpirun a rank's stdout is a pseudo-terminal even when the user redirects it to a
     // file: colour only a process started by hand.
-    let color = if comm.backend() == "mpi" { ColorChoice::Never } else { ColorChoice::Auto };
+    let color = if comm.backend() == "mpi" {
+        ColorChoice::Never
+    } else {
+        ColorChoice::Auto
+    };
     let parsed = Cli::command()
         .color(color)
         .try_get_matches()

@@ -24,7 +24,10 @@ fn check_report(report: &Value, durations: &[f64], ranks: usize, threads: usize)
         assert!(t["thread"].as_u64().unwrap() < threads as u64);
         assert_eq!(t["result"], format!("Sleep time {:?}", durations[i]));
         let (start, end) = (f(&t["start_s"]), f(&t["end_s"]));
-        assert!(start >= 0.0 && end >= start + durations[i], "task {i}: {start}..{end}");
+        assert!(
+            start >= 0.0 && end >= start + durations[i],
+            "task {i}: {start}..{end}"
+        );
     }
     let total: f64 = durations.iter().sum();
     let longest = durations.iter().copied().fold(0.0, f64::max);
@@ -49,13 +52,20 @@ fn classic_default_on_one_rank_without_a_launcher() {
 #[test]
 fn classic_default_at_np_1_2_3_4() {
     for (np, threads) in [(1, 16), (2, 8), (3, 6), (4, 4)] {
-        let run = mpirun(np, &["sleep", "--threads", &threads.to_string(), "--json"], &[]);
+        let run = mpirun(
+            np,
+            &["sleep", "--threads", &threads.to_string(), "--json"],
+            &[],
+        );
         run.assert_code(0);
         let report = run.json();
         check_report(&report, &CLASSIC, np, threads);
         // 16 workers or more: every task has a worker of its own, so LPT gives the ideal.
         let makespan = f(&report["makespan_s"]);
-        assert!(makespan < 1.5 + 1.0, "makespan {makespan} (a hang guard, not a benchmark)");
+        assert!(
+            makespan < 1.5 + 1.0,
+            "makespan {makespan} (a hang guard, not a benchmark)"
+        );
         let used: std::collections::BTreeSet<u64> = report["tasks"]
             .as_array()
             .unwrap()
@@ -73,7 +83,16 @@ fn every_schedule_at_three_ranks() {
     for schedule in ["lpt", "block", "cyclic"] {
         let run = mpirun(
             3,
-            &["sleep", "--threads", "2", "--durations", durations, "--schedule", schedule, "--json"],
+            &[
+                "sleep",
+                "--threads",
+                "2",
+                "--durations",
+                durations,
+                "--schedule",
+                schedule,
+                "--json",
+            ],
             &[],
         );
         run.assert_code(0);
@@ -89,7 +108,16 @@ fn block_gives_rank_ranges_and_cyclic_deals_round_robin() {
     let ranks_of = |schedule: &str| -> Vec<u64> {
         let run = mpirun(
             3,
-            &["sleep", "--threads", "1", "--durations", durations, "--schedule", schedule, "--json"],
+            &[
+                "sleep",
+                "--threads",
+                "1",
+                "--durations",
+                durations,
+                "--schedule",
+                schedule,
+                "--json",
+            ],
             &[],
         );
         run.assert_code(0);
@@ -106,7 +134,18 @@ fn block_gives_rank_ranges_and_cyclic_deals_round_robin() {
 
 #[test]
 fn more_ranks_than_tasks() {
-    let run = mpirun(4, &["sleep", "--threads", "1", "--durations", "0.02,0.01", "--json"], &[]);
+    let run = mpirun(
+        4,
+        &[
+            "sleep",
+            "--threads",
+            "1",
+            "--durations",
+            "0.02,0.01",
+            "--json",
+        ],
+        &[],
+    );
     run.assert_code(0);
     check_report(&run.json(), &[0.02, 0.01], 4, 1);
 }
@@ -118,7 +157,14 @@ fn tasks_file_is_read_by_rank_zero() {
     std::fs::write(&file, "# three tasks\n0.02\n0.01  # short\n\n0.03\n").unwrap();
     let run = mpirun(
         3,
-        &["sleep", "--threads", "1", "--tasks-file", file.to_str().unwrap(), "--json"],
+        &[
+            "sleep",
+            "--threads",
+            "1",
+            "--tasks-file",
+            file.to_str().unwrap(),
+            "--json",
+        ],
         &[],
     );
     run.assert_code(0);
@@ -128,14 +174,36 @@ fn tasks_file_is_read_by_rank_zero() {
 
 #[test]
 fn human_report_is_readable_and_json_is_alone_on_stdout() {
-    let run = mpirun(2, &["sleep", "--threads", "2", "--durations", "0.01,0.02,0.03"], &[]);
+    let run = mpirun(
+        2,
+        &["sleep", "--threads", "2", "--durations", "0.01,0.02,0.03"],
+        &[],
+    );
     run.assert_code(0);
-    for needle in ["spmdkit sleep: 3 tasks on 2 ranks x 2 threads (W = 4 workers)", "Sleep time 0.03", "efficiency", "all 3 tasks succeeded"] {
-        assert!(run.stdout.contains(needle), "missing '{needle}' in:\n{}", run.stdout);
+    for needle in [
+        "spmdkit sleep: 3 tasks on 2 ranks x 2 threads (W = 4 workers)",
+        "Sleep time 0.03",
+        "efficiency",
+        "all 3 tasks succeeded",
+    ] {
+        assert!(
+            run.stdout.contains(needle),
+            "missing '{needle}' in:\n{}",
+            run.stdout
+        );
     }
-    let json = mpirun(2, &["sleep", "--threads", "2", "--durations", "0.01", "--json"], &[]);
+    let json = mpirun(
+        2,
+        &["sleep", "--threads", "2", "--durations", "0.01", "--json"],
+        &[],
+    );
     json.assert_code(0);
-    assert_eq!(json.stdout.trim().lines().count(), 1, "one JSON line:\n{}", json.stdout);
+    assert_eq!(
+        json.stdout.trim().lines().count(),
+        1,
+        "one JSON line:\n{}",
+        json.stdout
+    );
     json.json();
 }
 
@@ -145,13 +213,25 @@ fn hdf5_output_matches_the_report_at_np_3() {
     let out = dir.path("run.h5");
     let run = mpirun(
         3,
-        &["sleep", "--threads", "2", "--durations", "0.02,0.01,0.03,0.04,0.01", "--json",
-          "--output", out.to_str().unwrap()],
+        &[
+            "sleep",
+            "--threads",
+            "2",
+            "--durations",
+            "0.02,0.01,0.03,0.04,0.01",
+            "--json",
+            "--output",
+            out.to_str().unwrap(),
+        ],
         &[],
     );
     run.assert_code(0);
     let report = run.json();
-    assert_eq!(dir.entries(), vec!["run.h5"], "no temporary file left behind");
+    assert_eq!(
+        dir.entries(),
+        vec!["run.h5"],
+        "no temporary file left behind"
+    );
     let h5 = read_h5(&out);
     let attrs = &h5["attrs"];
     assert_eq!(attrs["command"], "sleep");
@@ -165,8 +245,18 @@ fn hdf5_output_matches_the_report_at_np_3() {
     assert!(mpi.contains("Open MPI") && !mpi.contains('\0'), "{mpi:?}");
     let ds = &h5["datasets"];
     let tasks = report["tasks"].as_array().unwrap();
-    for field in ["id", "duration_s", "rank", "thread", "start_s", "end_s", "result"] {
-        let column = ds[format!("/tasks/{field}")]["data"].as_array().unwrap_or_else(|| panic!("/tasks/{field}"));
+    for field in [
+        "id",
+        "duration_s",
+        "rank",
+        "thread",
+        "start_s",
+        "end_s",
+        "result",
+    ] {
+        let column = ds[format!("/tasks/{field}")]["data"]
+            .as_array()
+            .unwrap_or_else(|| panic!("/tasks/{field}"));
         assert_eq!(column.len(), tasks.len());
         for (value, task) in column.iter().zip(tasks) {
             assert_eq!(value, &task[field], "/tasks/{field}");
@@ -181,12 +271,28 @@ fn an_existing_output_is_kept_unless_forced() {
     let dir = Scratch::new("force");
     let out = dir.path("keep.h5");
     std::fs::write(&out, b"precious").unwrap();
-    let args = ["sleep", "--threads", "1", "--durations", "0.01", "--output", out.to_str().unwrap()];
+    let args = [
+        "sleep",
+        "--threads",
+        "1",
+        "--durations",
+        "0.01",
+        "--output",
+        out.to_str().unwrap(),
+    ];
     let refused = mpirun(2, &args, &[]);
     refused.assert_code(2);
-    assert!(refused.stderr.contains("already exists; pass --force"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("already exists; pass --force"),
+        "{}",
+        refused.stderr
+    );
     assert_eq!(std::fs::read(&out).unwrap(), b"precious");
-    assert!(refused.stdout.is_empty(), "nothing computed: {}", refused.stdout);
+    assert!(
+        refused.stdout.is_empty(),
+        "nothing computed: {}",
+        refused.stdout
+    );
     let mut forced = args.to_vec();
     forced.push("--force");
     mpirun(2, &forced, &[]).assert_code(0);

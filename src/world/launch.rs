@@ -71,7 +71,10 @@ pub fn detect_from(var: impl Fn(&str) -> Option<String>) -> Option<Launch> {
 /// Whether every rank of an Open MPI job runs on this node, from the launcher's variables.
 pub fn open_mpi_single_node(var: impl Fn(&str) -> Option<String>) -> bool {
     let number = |k: &str| var(k).and_then(|v| v.trim().parse::<usize>().ok());
-    match (number("OMPI_COMM_WORLD_SIZE"), number("OMPI_COMM_WORLD_LOCAL_SIZE")) {
+    match (
+        number("OMPI_COMM_WORLD_SIZE"),
+        number("OMPI_COMM_WORLD_LOCAL_SIZE"),
+    ) {
         (Some(world), Some(local)) => world == local,
         _ => false,
     }
@@ -141,9 +144,15 @@ mod tests {
 
     #[test]
     fn single_node_is_recognised_from_local_size() {
-        let one = env(&[("OMPI_COMM_WORLD_SIZE", "4"), ("OMPI_COMM_WORLD_LOCAL_SIZE", "4")]);
+        let one = env(&[
+            ("OMPI_COMM_WORLD_SIZE", "4"),
+            ("OMPI_COMM_WORLD_LOCAL_SIZE", "4"),
+        ]);
         assert!(open_mpi_single_node(one));
-        let two = env(&[("OMPI_COMM_WORLD_SIZE", "4"), ("OMPI_COMM_WORLD_LOCAL_SIZE", "2")]);
+        let two = env(&[
+            ("OMPI_COMM_WORLD_SIZE", "4"),
+            ("OMPI_COMM_WORLD_LOCAL_SIZE", "2"),
+        ]);
         assert!(!open_mpi_single_node(two));
         assert!(!open_mpi_single_node(env(&[("PMI_SIZE", "2")])));
     }

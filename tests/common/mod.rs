@@ -24,7 +24,10 @@ pub struct Run {
 impl Run {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| {
-            panic!("stdout is not one JSON object ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr)
+            panic!(
+                "stdout is not one JSON object ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
         })
     }
 
@@ -52,7 +55,13 @@ fn is_root() -> bool {
 /// `mpirun -np <np> spmdkit <args>`, oversubscribed where needed, with `env` passed to every rank.
 pub fn mpirun(np: usize, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new("mpirun");
-    cmd.args(["--oversubscribe", "--bind-to", "none", "-np", &np.to_string()]);
+    cmd.args([
+        "--oversubscribe",
+        "--bind-to",
+        "none",
+        "-np",
+        &np.to_string(),
+    ]);
     for (k, v) in env {
         cmd.env(k, v);
         cmd.args(["-x", k]);
@@ -81,8 +90,16 @@ pub fn alone(args: &[&str], env: &[(&str, &str)]) -> Run {
 /// outlives `limit`.
 pub fn run_bounded(mut cmd: Command, limit: Duration) -> Run {
     // Launcher variables of an enclosing job would change what the binary does.
-    for var in ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMI_RANK", "PMIX_RANK", "SLURM_PROCID",
-                "SLURM_STEP_ID", "RAYON_NUM_THREADS", "SLURM_CPUS_PER_TASK"] {
+    for var in [
+        "OMPI_COMM_WORLD_SIZE",
+        "PMI_SIZE",
+        "PMI_RANK",
+        "PMIX_RANK",
+        "SLURM_PROCID",
+        "SLURM_STEP_ID",
+        "RAYON_NUM_THREADS",
+        "SLURM_CPUS_PER_TASK",
+    ] {
         if !cmd.get_envs().any(|(k, _)| k == var) {
             cmd.env_remove(var);
         }
@@ -139,7 +156,8 @@ impl Scratch {
     pub fn new(name: &str) -> Self {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("spmdkit-it-{name}-{}-{n}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("spmdkit-it-{name}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create scratch dir");
         Scratch(dir)
