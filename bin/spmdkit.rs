@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::{ColorChoice, CommandFactory, FromArgMatches};
-use spmdkit::cli::{Cli, Command, SleepConfig};
+use spmdkit::cli::{Cli, Command, MatrixConfig, SleepConfig};
 use spmdkit::world::{agree, Comm, World};
 use spmdkit::{h5, jobs, Error};
 use std::process::ExitCode;
@@ -70,6 +70,21 @@ fn run(comm: &dyn Comm, cli: Cli) -> anyhow::Result<u8> {
                     .context("the report above is complete, but the HDF5 file was not written")?;
             }
             Ok(if report.failed.is_empty() { 0 } else { 1 })
+        }
+        Command::Matrix(args) => {
+            let local = MatrixConfig::from_args(&args, root).map_err(|e| (2, e.to_string()));
+            let config = agree(comm, local).map_err(Error::from)?;
+            let Some(outcome) = jobs::matrix::run(comm, &config).map_err(Error::from)? else {
+                return Ok(0);
+            };
+            let report = &outcome.report;
+            print(if config.json { report.to_json() } else { report.to_human() });
+            if let Some(target) = &config.output {
+                h5::write_matrix(report, &outcome.result, target, config.save_inputs)
+                    .map_err(Error::from)
+                    .context("the report above is complete, but the HDF5 file was not written")?;
+            }
+            Ok(0)
         }
         Command::Info(args) => {
             let local =

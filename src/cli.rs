@@ -56,6 +56,14 @@ pub enum Command {
     /// and reports wall time, the ideal makespan max(longest task, total / W), speedup and
     /// efficiency (ideal / wall).
     Sleep(SleepArgs),
+    /// Multiply pairs of random matrices and sum the products (the classic example).
+    ///
+    /// N standard-normal n x n matrices M_i (M_i depends only on the seed and i); products
+    /// P_k = M_2k . M_2k+1; result S = sum of the P_k. Rank 0 gives each rank a contiguous range of
+    /// k; ranks generate, multiply and sum their pairs with their threads; the partial sums are
+    /// combined at rank 0. With --reduce tree (the default) S has the same bits for any number of
+    /// ranks and threads; `digest` (SHA-256 of S's little-endian bytes) lets you check it.
+    Matrix(MatrixArgs),
     /// Describe the job: MPI library, ranks, the host and threads of each rank, HDF5 version.
     Info(InfoArgs),
 }
@@ -103,6 +111,32 @@ pub struct SleepArgs {
     pub schedule: String,
 }
 
+/// Options of `spmdkit matrix`.
+#[derive(Debug, Args)]
+pub struct MatrixArgs {
+    /// Shared options.
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Number of matrices N: even, at least 2 (they are multiplied in pairs).
+    #[arg(long, value_name = "N", default_value = "4", allow_hyphen_values = true)]
+    pub count: String,
+    /// Rows (= columns) n of every matrix.
+    #[arg(long, value_name = "n", default_value = "1000", allow_hyphen_values = true)]
+    pub size: String,
+    /// Seed of the generator: the same seed gives the same matrices everywhere.
+    #[arg(long, value_name = "S", default_value = "1", allow_hyphen_values = true)]
+    pub seed: String,
+    /// How partial sums are combined: tree (binomial tree, ceil(log2 P) rounds, bit-reproducible
+    /// for any ranks and threads), linear (every rank sends to rank 0; not bit-reproducible
+    /// across rank counts), native (the MPI library's reduce; not bit-reproducible).
+    #[arg(long, value_name = "STRATEGY", default_value = "tree",
+          value_parser = ["tree", "linear", "native"])]
+    pub reduce: String,
+    /// Also store every input matrix in the HDF5 file (/inputs/<i>), so S can be recomputed.
+    #[arg(long, requires = "output")]
+    pub save_inputs: bool,
+}
+
 /// Options of `spmdkit info`.
 #[derive(Debug, Args)]
 pub struct InfoArgs {
@@ -148,6 +182,35 @@ pub enum ConfigError {
         path: PathBuf,
         /// The operating system's reason or what is wrong with the content.
         why: String,
+    },
+    /// A matrix run parameter is out of range.
+    #[error("{option} {value}: {why}")]
+    Matrix {
+        /// The option.
+        option: &'static str,
+        /// The value as given.
+        value: String,
+        /// What is wrong and what would be accepted.
+        why: String,
+    },
+    /// The run does not fit in the memory available to a rank.
+    #[error(
+        "not enough memory: this rank needs {needed} ({matrices} matrices of {each}) but has \
+         {available} ({origin}); use fewer or smaller matrices, more nodes, or set {var}"
+    )]
+    Memory {
+        /// Bytes needed, formatted.
+        needed: String,
+        /// Matrices held at the peak.
+        matrices: u64,
+        /// Bytes of one matrix, formatted.
+        each: String,
+        /// Bytes available, formatted.
+        available: String,
+        /// Where the available figure came from.
+        origin: &'static str,
+        /// The variable that overrides it.
+        var: &'static str,
     },
     /// The schedule is not one of the policies.
     #[error("--schedule: {0}")]
@@ -345,6 +408,97 @@ impl SleepConfig {
             config.output = output_target(&args.run)?;
         }
         Ok(config)
+    }
+}
+
+/// The largest matrix side: n² values must fit in one MPI message (an `int` count).
+pub const MAX_SIZE: usize = 46_340;
+
+/// A checked `matrix` run.
+#[derive(Debug, Clone)]
+pub struct MatrixConfig {
+    /// Number of matrices N (even, ≥ 2).
+    pub count: usize,
+    /// Matrix side n.
+    pub size: usize,
+    /// Generator seed.
+    pub seed: u64,
+    /// How partial sums are combined.
+    pub reduce: crate::reduce::Strategy,
+    /// This rank's worker threads.
+    pub threads: Threads,
+    /// JSON instead of the human report.
+    pub json: bool,
+    /// Where rank 0 writes the HDF5 file.
+    pub output: Option<OutputTarget>,
+    /// Store the inputs in the HDF5 file.
+    pub save_inputs: bool,
+}
+
+impl MatrixConfig {
+    /// Checks the arguments; rank 0 (`is_root`) also checks the output path.
+    ///
+    /// # Errors
+    /// The first bad value found.
+    pub fn from_args(args: &MatrixArgs, is_root: bool) -> Result<Self, ConfigError> {
+        let bad = |option: &'static str, value: &str, why: &str| ConfigError::Matrix {
+            option,
+            value: value.to_string(),
+            why: why.to_string(),
+        };
+        let count: usize = args.count.trim().parse().map_err(|_| {
+            bad("--count", &args.count, "expected a whole, even number of matrices, at least 2")
+        })?;
+        if count < 2 || count % 2 != 0 {
+            return Err(bad(
+                "--count",
+                &args.count,
+                "the matrices are multiplied in pairs: give an even number, at least 2",
+            ));
+        }
+        let size: usize = args
+            .size
+            .trim()
+            .parse()
+            .map_err(|_| bad("--size", &args.size, "expected a whole number of rows, at least 1"))?;
+        if size == 0 {
+            return Err(bad("--size", &args.size, "a matrix needs at least 1 row"));
+        }
+        if size > MAX_SIZE {
+            return Err(bad(
+                "--size",
+                &args.size,
+                &format!(
+                    "an n x n matrix must have at most 2^31 - 1 values to travel in one MPI \
+                     message: n <= {MAX_SIZE}"
+                ),
+            ));
+        }
+        let seed: u64 = args
+            .seed
+            .trim()
+            .parse()
+            .map_err(|_| bad("--seed", &args.seed, "expected a whole number from 0 to 2^64 - 1"))?;
+        let reduce = args
+            .reduce
+            .parse::<crate::reduce::Strategy>()
+            .map_err(|e| bad("--reduce", &args.reduce, &e.to_string()))?;
+        let threads = threads_here(args.run.threads.as_deref())?;
+        Ok(MatrixConfig {
+            count,
+            size,
+            seed,
+            reduce,
+            threads,
+            json: args.run.json,
+            output: if is_root { output_target(&args.run)? } else { None },
+            save_inputs: args.save_inputs,
+        })
+    }
+
+    /// Number of products K = N / 2.
+    pub fn pairs(&self) -> usize {
+        self.count / 2
     }
 }
 

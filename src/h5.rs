@@ -8,7 +8,7 @@
 //! file is an interrupted write, safe to delete, and the next run (another pid) never collides
 //! with it.
 
-use crate::report::SleepReport;
+use crate::report::{MatrixReport, SleepReport};
 use hdf5::types::VarLenUnicode;
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
@@ -276,6 +276,53 @@ pub fn write_sleep(report: &SleepReport, target: &OutputTarget) -> Result<(), Ou
             "error",
             t.iter().map(|r| r.error.as_deref().unwrap_or("")).collect(),
         )?;
+        Ok(())
+    })
+}
+
+fn put_matrix(group: &hdf5::Group, name: &str, n: usize, values: &[f64]) -> hdf5::Result<()> {
+    let view = ndarray::ArrayView2::from_shape((n, n), values)
+        .map_err(|e| hdf5::Error::from(format!("matrix '{name}': {e}")))?;
+    group.new_dataset_builder().with_data(view).create(name)?;
+    Ok(())
+}
+
+/// Writes a `matrix` result: dataset `/result` (n × n f64) and, with `save_inputs`,
+/// `/inputs/<i>` for every input matrix, regenerated here from (seed, i) one at a time so that
+/// rank 0 never holds more than one of them. Run facts and `digest` are attributes of `/`.
+///
+/// # Errors
+/// As [`OutputTarget::write_with`].
+pub fn write_matrix(
+    report: &MatrixReport,
+    result: &[f64],
+    target: &OutputTarget,
+    save_inputs: bool,
+) -> Result<(), OutputError> {
+    target.write_with(|file| {
+        put_text_attr(file, "command", "matrix")?;
+        put_number_attr(file, "ranks", report.ranks as u64)?;
+        put_number_attr(file, "threads_per_rank", report.threads_per_rank as u64)?;
+        put_number_attr(file, "count", report.count as u64)?;
+        put_number_attr(file, "size", report.size as u64)?;
+        put_number_attr(file, "seed", report.seed)?;
+        put_text_attr(file, "reduce", &report.reduce)?;
+        put_number_attr(file, "reduce_rounds", u64::from(report.reduce_rounds))?;
+        put_text_attr(file, "digest", &report.result.digest)?;
+        put_number_attr(file, "sum", report.result.sum)?;
+        put_number_attr(file, "frobenius", report.result.frobenius)?;
+        put_text_attr(file, "version", &report.version)?;
+        put_text_attr(file, "mpi_library", &report.mpi_library)?;
+        let root = file.as_group()?;
+        put_matrix(&root, "result", report.size, result)?;
+        if save_inputs {
+            let inputs = file.create_group("inputs")?;
+            let mut m = vec![0.0; report.size * report.size];
+            for i in 0..report.count {
+                crate::matrix::generate(report.seed, i as u64, &mut m);
+                put_matrix(&inputs, &i.to_string(), report.size, &m)?;
+            }
+        }
         Ok(())
     })
 }

@@ -155,6 +155,111 @@ impl SleepReport {
     }
 }
 
+/// The numbers that identify a matrix result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MatrixResult {
+    /// Sum of all elements of S.
+    pub sum: f64,
+    /// Frobenius norm of S.
+    pub frobenius: f64,
+    /// SHA-256 of S's row-major little-endian f64 bytes, hex.
+    pub digest: String,
+}
+
+/// Phase times of a matrix run, the maximum over ranks, in seconds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MatrixTimings {
+    /// Generating the input matrices.
+    pub generate: f64,
+    /// Multiplying the pairs.
+    pub multiply: f64,
+    /// Local sums and the reduction across ranks (including waiting for slower ranks).
+    pub reduce: f64,
+    /// From the common start until this rank's part was done.
+    pub total: f64,
+}
+
+/// The report of a `matrix` run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MatrixReport {
+    /// Always `"matrix"`.
+    pub command: &'static str,
+    /// Number of ranks.
+    pub ranks: usize,
+    /// Worker threads per rank (the largest, if ranks differ).
+    pub threads_per_rank: usize,
+    /// Number of matrices N.
+    pub count: usize,
+    /// Matrix side n.
+    pub size: usize,
+    /// Generator seed.
+    pub seed: u64,
+    /// Reduction strategy.
+    pub reduce: String,
+    /// Communication rounds of the reduction.
+    pub reduce_rounds: u32,
+    /// Whether this strategy gives the same bits for any rank and thread count.
+    pub bit_reproducible: bool,
+    /// Sum, Frobenius norm and digest of S.
+    pub result: MatrixResult,
+    /// Phase times, the maximum over ranks.
+    pub timings_s: MatrixTimings,
+    /// 2 n³ N/2 floating-point operations over the slowest rank's multiply time.
+    pub multiply_gflops: f64,
+    /// spmdkit's version.
+    pub version: String,
+    /// The MPI library, or `none` for a run without a launcher.
+    pub mpi_library: String,
+}
+
+impl MatrixReport {
+    /// The JSON object, one line.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a report always serialises")
+    }
+
+    /// The human report.
+    pub fn to_human(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "spmdkit matrix: {} matrices of {} x {} (seed {}), {} product{} summed, on {} rank{} x {} thread{}",
+            self.count,
+            self.size,
+            self.size,
+            self.seed,
+            self.count / 2,
+            plural(self.count / 2),
+            self.ranks,
+            plural(self.ranks),
+            self.threads_per_rank,
+            plural(self.threads_per_rank)
+        );
+        let _ = writeln!(
+            s,
+            "\n  reduce      {}, {} round{}{}",
+            self.reduce,
+            self.reduce_rounds,
+            plural(self.reduce_rounds as usize),
+            if self.bit_reproducible {
+                " (same bits for any number of ranks and threads)"
+            } else {
+                " (bits may change with the number of ranks)"
+            }
+        );
+        let _ = writeln!(s, "  sum         {:.6}", self.result.sum);
+        let _ = writeln!(s, "  frobenius   {:.6}", self.result.frobenius);
+        let _ = writeln!(s, "  digest      sha256:{}", self.result.digest);
+        let t = &self.timings_s;
+        let _ = writeln!(s, "\n  time (slowest rank)");
+        let _ = writeln!(s, "    generate  {:>8.4} s", t.generate);
+        let _ = writeln!(s, "    multiply  {:>8.4} s   {:.1} GFLOP/s", t.multiply, self.multiply_gflops);
+        let _ = writeln!(s, "    reduce    {:>8.4} s", t.reduce);
+        let _ = writeln!(s, "    total     {:>8.4} s", t.total);
+        s
+    }
+}
+
 /// What each rank of the job reported about itself.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RankInfo {

@@ -3,6 +3,7 @@
 //! it; rank 0 returns the report, the others `None`.
 
 pub mod info;
+pub mod matrix;
 pub mod sleep;
 
 /// The host name of this process.

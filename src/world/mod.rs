@@ -51,6 +51,20 @@ pub trait Comm {
     /// Receives the next message with `tag` from any rank; returns the sender and the payload.
     fn recv_any(&self, tag: Tag) -> (usize, Vec<u8>);
 
+    /// Sends f64 values to `dest` with `tag` (no byte conversion on the MPI backend).
+    fn send_f64(&self, dest: usize, tag: Tag, data: &[f64]) {
+        let bytes: Vec<u8> = data.iter().flat_map(|x| x.to_le_bytes()).collect();
+        self.send(dest, tag, &bytes);
+    }
+
+    /// Receives f64 values sent with [`Comm::send_f64`] from `src` with `tag`.
+    fn recv_f64(&self, src: usize, tag: Tag) -> Vec<f64> {
+        self.recv(src, tag)
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().expect("8-byte chunk")))
+            .collect()
+    }
+
     /// Ends the whole job at once with `code`, after printing `message` with this rank's number.
     ///
     /// Used when a rank-local failure cannot be agreed on because the other ranks may already

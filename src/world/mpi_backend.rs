@@ -112,6 +112,22 @@ impl Comm for MpiComm {
             .0
     }
 
+    fn send_f64(&self, dest: usize, tag: Tag, data: &[f64]) {
+        if i32::try_from(data.len()).is_err() {
+            self.abort(1, &format!("a message of {} values exceeds MPI's count limit", data.len()));
+        }
+        self.world
+            .process_at_rank(rank_i32(dest))
+            .send_with_tag(data, tag);
+    }
+
+    fn recv_f64(&self, src: usize, tag: Tag) -> Vec<f64> {
+        self.world
+            .process_at_rank(rank_i32(src))
+            .receive_vec_with_tag::<f64>(tag)
+            .0
+    }
+
     fn recv_any(&self, tag: Tag) -> (usize, Vec<u8>) {
         let (data, status) = self.world.any_process().receive_vec_with_tag::<u8>(tag);
         (status.source_rank() as usize, data)

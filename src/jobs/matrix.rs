@@ -1,0 +1,208 @@
+//! The `matrix` workload: random matrices, pairwise products, a reproducible sum.
+//!
+//! 1. Rank 0 splits the K = N/2 pair indices into contiguous ranges and scatters them.
+//! 2. Every rank checks that its share fits in memory and starts its threads; failures are agreed
+//!    on so all ranks stop together, before anything large is allocated.
+//! 3. After a barrier, each rank generates M_2k and M_2k+1 for its k, multiplies them and pushes
+//!    the product onto its [`Partial`] (which sums siblings of the fixed tree as they complete).
+//! 4. The partial sums are combined at rank 0 with the chosen [`Strategy`].
+//! 5. Rank 0 gathers every rank's phase times and reports the maximum of each.
+
+use crate::cli::MatrixConfig;
+use crate::matrix;
+use crate::memory::{self, human};
+use crate::reduce::{self, ceil_log2, Partial, Strategy};
+use crate::report::{MatrixReport, MatrixResult, MatrixTimings};
+use crate::scatter;
+use crate::world::{agree, Agreed, Comm};
+use std::time::Instant;
+
+/// Matrices a rank may hold at once: its two inputs and a product, plus the partial-sum nodes
+/// (at most about two per tree level) and as many arriving from a neighbour during the tree.
+pub fn peak_matrices(pairs: usize) -> u64 {
+    3 + 2 * (u64::from(ceil_log2(pairs.max(1))) + 1)
+}
+
+fn check_memory(config: &MatrixConfig) -> Result<(), (u8, String)> {
+    let each = matrix::matrix_bytes(config.size).ok_or_else(|| {
+        (2, format!("--size {}: an n x n f64 matrix does not fit in memory addresses", config.size))
+    })? as u64;
+    let matrices = peak_matrices(config.pairs());
+    let needed = each.saturating_mul(matrices);
+    let budget = memory::budget().map_err(|e| (2, e))?;
+    if needed > budget.bytes {
+        let e = crate::cli::ConfigError::Memory {
+            needed: human(needed),
+            matrices,
+            each: human(each),
+            available: human(budget.bytes),
+            origin: budget.origin,
+            var: memory::BUDGET_VAR,
+        };
+        return Err((2, e.to_string()));
+    }
+    Ok(())
+}
+
+/// What rank 0 holds at the end: the report and S itself (for the HDF5 file).
+pub struct MatrixOutcome {
+    /// The report.
+    pub report: MatrixReport,
+    /// S, n × n, row-major.
+    pub result: Vec<f64>,
+}
+
+/// Runs the `matrix` workload. Rank 0 returns the outcome, the other ranks `None`.
+///
+/// # Collective
+/// Every rank must call it with the configuration built from the same command line.
+///
+/// # Errors
+/// An [`Agreed`] failure when some rank lacks memory or threads; every rank returns it.
+pub fn run<C: Comm + ?Sized>(comm: &C, config: &MatrixConfig) -> Result<Option<MatrixOutcome>, Agreed> {
+    let n = config.size;
+    let len = n * n;
+    let ranges = (comm.rank() == 0).then(|| {
+        reduce::ranges(config.pairs(), comm.size())
+            .into_iter()
+            .map(|(lo, hi)| vec![lo, hi])
+            .collect()
+    });
+    let mine: Vec<usize> = scatter::scatter(comm, 0, ranges);
+    let (lo, hi) = (mine[0], mine[1]);
+
+    agree(comm, check_memory(config))?;
+    // Every parallel loop of this rank (generation, products, adds) runs on the global pool.
+    // An already-built pool (several jobs in one test process) is fine: bits do not depend on it.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(config.threads.count)
+        .thread_name(|k| format!("spmdkit-worker-{k}"))
+        .build_global();
+    let threads = rayon::current_num_threads();
+
+    comm.barrier();
+    let start = Instant::now();
+    let (mut t_generate, mut t_multiply, mut t_reduce) = (0.0, 0.0, 0.0);
+    let mut partial = Partial::new();
+    if hi > lo {
+        let mut a = vec![0.0; len];
+        let mut b = vec![0.0; len];
+        for k in lo..hi {
+            let t = Instant::now();
+            matrix::generate(config.seed, 2 * k as u64, &mut a);
+            matrix::generate(config.seed, 2 * k as u64 + 1, &mut b);
+            t_generate += t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let mut product = vec![0.0; len];
+            matrix::multiply_into(&a, &b, &mut product, n, threads);
+            t_multiply += t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            partial.push_product(k, product);
+            t_reduce += t.elapsed().as_secs_f64();
+        }
+    }
+    let t = Instant::now();
+    let (sum, rounds) = reduce::reduce(comm, config.reduce, partial, len);
+    t_reduce += t.elapsed().as_secs_f64();
+    let total = start.elapsed().as_secs_f64();
+
+    let times = scatter::gather(comm, 0, &vec![t_generate, t_multiply, t_reduce, total]);
+    let threads_all = scatter::gather(comm, 0, &threads);
+    let (Some(times), Some(threads_all)) = (times, threads_all) else {
+        return Ok(None);
+    };
+    let result = sum.unwrap_or_else(|| comm.abort(1, "rank 0 ended the reduction without a result"));
+    let max = |i: usize| times.iter().map(|t| t[i]).fold(0.0, f64::max);
+    let timings = MatrixTimings {
+        generate: max(0),
+        multiply: max(1),
+        reduce: max(2),
+        total: max(3),
+    };
+    let flops = 2.0 * (n as f64).powi(3) * config.pairs() as f64;
+    // Ranks multiply at the same time: the job's rate is all its flops over the slowest rank.
+    let gflops = if timings.multiply > 0.0 { flops / timings.multiply / 1e9 } else { 0.0 };
+    let report = MatrixReport {
+        command: "matrix",
+        ranks: comm.size(),
+        threads_per_rank: threads_all.iter().copied().max().unwrap_or(1),
+        count: config.count,
+        size: n,
+        seed: config.seed,
+        reduce: config.reduce.to_string(),
+        reduce_rounds: rounds,
+        bit_reproducible: config.reduce == Strategy::Tree,
+        result: MatrixResult {
+            sum: matrix::sum(&result),
+            frobenius: matrix::frobenius(&result),
+            digest: matrix::digest(&result),
+        },
+        timings_s: timings,
+        multiply_gflops: gflops,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        mpi_library: super::mpi_library_for(comm.backend()),
+    };
+    Ok(Some(MatrixOutcome { report, result }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Threads;
+    use crate::world::inproc;
+
+    fn config(count: usize, size: usize, reduce: Strategy) -> MatrixConfig {
+        MatrixConfig {
+            count,
+            size,
+            seed: 9,
+            reduce,
+            threads: Threads { count: 1, origin: "--threads" },
+            json: true,
+            output: None,
+            save_inputs: false,
+        }
+    }
+
+    #[test]
+    fn the_digest_is_the_same_for_every_rank_count() {
+        let cfg = config(10, 24, Strategy::Tree);
+        let digests: Vec<String> = (1..=7)
+            .map(|p| {
+                let out = inproc::run(p, |comm| run(comm, &cfg).unwrap());
+                let o = out.into_iter().next().unwrap().unwrap();
+                assert_eq!(o.report.reduce_rounds, ceil_log2(p));
+                o.report.result.digest
+            })
+            .collect();
+        assert!(digests.iter().all(|d| d == &digests[0]), "{digests:?}");
+    }
+
+    #[test]
+    fn the_result_is_the_sum_of_the_products() {
+        let (n, count) = (9, 6);
+        let out = inproc::run(3, |comm| run(comm, &config(count, n, Strategy::Linear)).unwrap());
+        let got = out.into_iter().next().unwrap().unwrap().result;
+        let mut want = vec![0.0; n * n];
+        for k in 0..count / 2 {
+            let (mut a, mut b) = (vec![0.0; n * n], vec![0.0; n * n]);
+            matrix::generate(9, 2 * k as u64, &mut a);
+            matrix::generate(9, 2 * k as u64 + 1, &mut b);
+            for i in 0..n {
+                for j in 0..n {
+                    want[i * n + j] += (0..n).map(|l| a[i * n + l] * b[l * n + j]).sum::<f64>();
+                }
+            }
+        }
+        for (x, y) in got.iter().zip(&want) {
+            assert!((x - y).abs() < 1e-10 * (1.0 + y.abs()), "{x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn memory_estimate_grows_with_the_tree() {
+        assert_eq!(peak_matrices(1), 5);
+        assert_eq!(peak_matrices(2), 7);
+        assert!(peak_matrices(1 << 20) > peak_matrices(1 << 10));
+    }
+}
