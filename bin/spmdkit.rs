@@ -78,7 +78,11 @@ fn run(comm: &dyn Comm, cli: Cli) -> anyhow::Result<u8> {
                 return Ok(0);
             };
             let report = &outcome.report;
-            print(if config.json { report.to_json() } else { report.to_human() });
+            print(if config.json {
+                report.to_json()
+            } else {
+                report.to_human()
+            });
             if let Some(target) = &config.output {
                 h5::write_matrix(report, &outcome.result, target, config.save_inputs)
                     .map_err(Error::from)

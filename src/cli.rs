@@ -118,13 +118,28 @@ pub struct MatrixArgs {
     #[command(flatten)]
     pub run: RunArgs,
     /// Number of matrices N: even, at least 2 (they are multiplied in pairs).
-    #[arg(long, value_name = "N", default_value = "4", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value = "4",
+        allow_hyphen_values = true
+    )]
     pub count: String,
     /// Rows (= columns) n of every matrix.
-    #[arg(long, value_name = "n", default_value = "1000", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        value_name = "n",
+        default_value = "1000",
+        allow_hyphen_values = true
+    )]
     pub size: String,
     /// Seed of the generator: the same seed gives the same matrices everywhere.
-    #[arg(long, value_name = "S", default_value = "1", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        value_name = "S",
+        default_value = "1",
+        allow_hyphen_values = true
+    )]
     pub seed: String,
     /// How partial sums are combined: tree (binomial tree, ceil(log2 P) rounds, bit-reproducible
     /// for any ranks and threads), linear (every rank sends to rank 0; not bit-reproducible
@@ -447,7 +462,11 @@ impl MatrixConfig {
             why: why.to_string(),
         };
         let count: usize = args.count.trim().parse().map_err(|_| {
-            bad("--count", &args.count, "expected a whole, even number of matrices, at least 2")
+            bad(
+                "--count",
+                &args.count,
+                "expected a whole, even number of matrices, at least 2",
+            )
         })?;
         if count < 2 || count % 2 != 0 {
             return Err(bad(
@@ -456,11 +475,13 @@ impl MatrixConfig {
                 "the matrices are multiplied in pairs: give an even number, at least 2",
             ));
         }
-        let size: usize = args
-            .size
-            .trim()
-            .parse()
-            .map_err(|_| bad("--size", &args.size, "expected a whole number of rows, at least 1"))?;
+        let size: usize = args.size.trim().parse().map_err(|_| {
+            bad(
+                "--size",
+                &args.size,
+                "expected a whole number of rows, at least 1",
+            )
+        })?;
         if size == 0 {
             return Err(bad("--size", &args.size, "a matrix needs at least 1 row"));
         }
@@ -474,11 +495,13 @@ impl MatrixConfig {
                 ),
             ));
         }
-        let seed: u64 = args
-            .seed
-            .trim()
-            .parse()
-            .map_err(|_| bad("--seed", &args.seed, "expected a whole number from 0 to 2^64 - 1"))?;
+        let seed: u64 = args.seed.trim().parse().map_err(|_| {
+            bad(
+                "--seed",
+                &args.seed,
+                "expected a whole number from 0 to 2^64 - 1",
+            )
+        })?;
         let reduce = args
             .reduce
             .parse::<crate::reduce::Strategy>()
@@ -491,7 +514,11 @@ impl MatrixConfig {
             reduce,
             threads,
             json: args.run.json,
-            output: if is_root { output_target(&args.run)? } else { None },
+            output: if is_root {
+                output_target(&args.run)?
+            } else {
+                None
+            },
             save_inputs: args.save_inputs,
         })
     }

@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod bench;
 pub mod cli;
 pub mod h5;
 pub mod jobs;

@@ -73,7 +73,10 @@ pub fn generate(seed: u64, index: u64, out: &mut [f64]) {
 /// # Panics
 /// If a slice does not hold n² values.
 pub fn multiply_into(a: &[f64], b: &[f64], out: &mut [f64], n: usize, threads: usize) {
-    assert!(a.len() == n * n && b.len() == n * n && out.len() == n * n, "n x n matrices");
+    assert!(
+        a.len() == n * n && b.len() == n * n && out.len() == n * n,
+        "n x n matrices"
+    );
     if n == 0 {
         return;
     }
@@ -151,8 +154,20 @@ mod kernel {
         // borrow, and leading dimensions of n describe row-major n x n matrices.
         unsafe {
             cblas_dgemm(
-                ROW_MAJOR, NO_TRANS, NO_TRANS, n, n, n, 1.0, a.as_ptr(), n, b.as_ptr(), n, 0.0,
-                out.as_mut_ptr(), n,
+                ROW_MAJOR,
+                NO_TRANS,
+                NO_TRANS,
+                n,
+                n,
+                n,
+                1.0,
+                a.as_ptr(),
+                n,
+                b.as_ptr(),
+                n,
+                0.0,
+                out.as_mut_ptr(),
+                n,
             );
         }
     }
@@ -240,7 +255,10 @@ mod tests {
                 generate(7, 2, &mut m);
                 m
             });
-            assert!(reference.iter().zip(&again).all(|(x, y)| x.to_bits() == y.to_bits()));
+            assert!(reference
+                .iter()
+                .zip(&again)
+                .all(|(x, y)| x.to_bits() == y.to_bits()));
         }
         let mut other = vec![0.0; n * n];
         generate(7, 3, &mut other);

@@ -23,7 +23,11 @@ pub fn parse_bytes(text: &str) -> Option<u64> {
         Some((at, _)) => (&t[..at], &t[at..]),
         None => (t, ""),
     };
-    let scale: f64 = match unit.to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
+    let scale: f64 = match unit
+        .to_ascii_uppercase()
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
         "" => 1.0,
         "K" => 1024.0,
         "M" => 1024.0 * 1024.0,
@@ -55,11 +59,15 @@ fn cgroup_available() -> Option<u64> {
 
 /// How many ranks share this node's memory, from the launcher's variables.
 pub fn ranks_on_this_node(var: impl Fn(&str) -> Option<String>) -> u64 {
-    ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"]
-        .iter()
-        .find_map(|k| var(k).and_then(|v| v.trim().parse::<u64>().ok()))
-        .filter(|&n| n > 0)
-        .unwrap_or(1)
+    [
+        "OMPI_COMM_WORLD_LOCAL_SIZE",
+        "MPI_LOCALNRANKS",
+        "SLURM_NTASKS_PER_NODE",
+    ]
+    .iter()
+    .find_map(|k| var(k).and_then(|v| v.trim().parse::<u64>().ok()))
+    .filter(|&n| n > 0)
+    .unwrap_or(1)
 }
 
 /// The memory this rank may use: [`BUDGET_VAR`] if set, else the node's available memory
@@ -70,7 +78,10 @@ pub fn ranks_on_this_node(var: impl Fn(&str) -> Option<String>) -> u64 {
 pub fn budget() -> Result<Budget, String> {
     if let Ok(v) = std::env::var(BUDGET_VAR) {
         return parse_bytes(&v)
-            .map(|bytes| Budget { bytes, origin: BUDGET_VAR })
+            .map(|bytes| Budget {
+                bytes,
+                origin: BUDGET_VAR,
+            })
             .ok_or_else(|| format!("{BUDGET_VAR} = '{v}' is not a size such as 512M or 4G"));
     }
     let node = match (meminfo_available(), cgroup_available()) {

@@ -253,7 +253,11 @@ impl MatrixReport {
         let t = &self.timings_s;
         let _ = writeln!(s, "\n  time (slowest rank)");
         let _ = writeln!(s, "    generate  {:>8.4} s", t.generate);
-        let _ = writeln!(s, "    multiply  {:>8.4} s   {:.1} GFLOP/s", t.multiply, self.multiply_gflops);
+        let _ = writeln!(
+            s,
+            "    multiply  {:>8.4} s   {:.1} GFLOP/s",
+            t.multiply, self.multiply_gflops
+        );
         let _ = writeln!(s, "    reduce    {:>8.4} s", t.reduce);
         let _ = writeln!(s, "    total     {:>8.4} s", t.total);
         s

@@ -25,7 +25,13 @@ pub fn peak_matrices(pairs: usize) -> u64 {
 
 fn check_memory(config: &MatrixConfig) -> Result<(), (u8, String)> {
     let each = matrix::matrix_bytes(config.size).ok_or_else(|| {
-        (2, format!("--size {}: an n x n f64 matrix does not fit in memory addresses", config.size))
+        (
+            2,
+            format!(
+                "--size {}: an n x n f64 matrix does not fit in memory addresses",
+                config.size
+            ),
+        )
     })? as u64;
     let matrices = peak_matrices(config.pairs());
     let needed = each.saturating_mul(matrices);
@@ -59,7 +65,10 @@ pub struct MatrixOutcome {
 ///
 /// # Errors
 /// An [`Agreed`] failure when some rank lacks memory or threads; every rank returns it.
-pub fn run<C: Comm + ?Sized>(comm: &C, config: &MatrixConfig) -> Result<Option<MatrixOutcome>, Agreed> {
+pub fn run<C: Comm + ?Sized>(
+    comm: &C,
+    config: &MatrixConfig,
+) -> Result<Option<MatrixOutcome>, Agreed> {
     let n = config.size;
     let len = n * n;
     let ranges = (comm.rank() == 0).then(|| {
@@ -111,7 +120,8 @@ pub fn run<C: Comm + ?Sized>(comm: &C, config: &MatrixConfig) -> Result<Option<M
     let (Some(times), Some(threads_all)) = (times, threads_all) else {
         return Ok(None);
     };
-    let result = sum.unwrap_or_else(|| comm.abort(1, "rank 0 ended the reduction without a result"));
+    let result =
+        sum.unwrap_or_else(|| comm.abort(1, "rank 0 ended the reduction without a result"));
     let max = |i: usize| times.iter().map(|t| t[i]).fold(0.0, f64::max);
     let timings = MatrixTimings {
         generate: max(0),
@@ -121,7 +131,11 @@ pub fn run<C: Comm + ?Sized>(comm: &C, config: &MatrixConfig) -> Result<Option<M
     };
     let flops = 2.0 * (n as f64).powi(3) * config.pairs() as f64;
     // Ranks multiply at the same time: the job's rate is all its flops over the slowest rank.
-    let gflops = if timings.multiply > 0.0 { flops / timings.multiply / 1e9 } else { 0.0 };
+    let gflops = if timings.multiply > 0.0 {
+        flops / timings.multiply / 1e9
+    } else {
+        0.0
+    };
     let report = MatrixReport {
         command: "matrix",
         ranks: comm.size(),
@@ -157,7 +171,10 @@ mod tests {
             size,
             seed: 9,
             reduce,
-            threads: Threads { count: 1, origin: "--threads" },
+            threads: Threads {
+                count: 1,
+                origin: "--threads",
+            },
             json: true,
             output: None,
             save_inputs: false,
@@ -181,7 +198,9 @@ mod tests {
     #[test]
     fn the_result_is_the_sum_of_the_products() {
         let (n, count) = (9, 6);
-        let out = inproc::run(3, |comm| run(comm, &config(count, n, Strategy::Linear)).unwrap());
+        let out = inproc::run(3, |comm| {
+            run(comm, &config(count, n, Strategy::Linear)).unwrap()
+        });
         let got = out.into_iter().next().unwrap().unwrap().result;
         let mut want = vec![0.0; n * n];
         for k in 0..count / 2 {

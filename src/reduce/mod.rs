@@ -152,7 +152,8 @@ impl Partial {
         }
         self.nodes.push(node);
         while let [.., left, right] = &self.nodes[..] {
-            let siblings = left.level == right.level && left.start % (1usize << (left.level + 1)) == 0;
+            let siblings =
+                left.level == right.level && left.start % (1usize << (left.level + 1)) == 0;
             if !siblings {
                 break;
             }
@@ -224,7 +225,10 @@ fn recv_partial<C: Comm + ?Sized>(comm: &C, src: usize, len: usize) -> Partial {
     for (level, start) in header.nodes {
         let data = comm.recv_f64(src, TAG_NODE);
         if data.len() != len {
-            comm.abort(1, &format!("rank {src} sent {} values, expected {len}", data.len()));
+            comm.abort(
+                1,
+                &format!("rank {src} sent {} values, expected {len}", data.len()),
+            );
         }
         // Pushing (not just storing) re-checks alignment and contiguity.
         partial.push(Node { level, start, data });
@@ -285,7 +289,10 @@ pub fn linear<C: Comm + ?Sized>(comm: &C, mine: Partial, len: usize) -> Option<V
     for src in 1..comm.size() {
         let theirs = comm.recv_f64(src, TAG_LINEAR);
         if theirs.len() != len {
-            comm.abort(1, &format!("rank {src} sent {} values, expected {len}", theirs.len()));
+            comm.abort(
+                1,
+                &format!("rank {src} sent {} values, expected {len}", theirs.len()),
+            );
         }
         matrix::add_into(&mut acc, &theirs);
     }
@@ -369,7 +376,11 @@ mod tests {
                 });
                 let (result, rounds) = &out[0];
                 assert_eq!(*rounds, ceil_log2(size), "rounds at P = {size}");
-                assert_eq!(bits(result.as_ref().unwrap()), reference, "pairs {pairs}, P = {size}");
+                assert_eq!(
+                    bits(result.as_ref().unwrap()),
+                    reference,
+                    "pairs {pairs}, P = {size}"
+                );
                 assert!(out[1..].iter().all(|(r, _)| r.is_none()));
             }
         }
@@ -402,7 +413,10 @@ mod tests {
                 });
                 let got = out[0].0.as_ref().unwrap();
                 for (x, y) in got.iter().zip(&reference) {
-                    assert!((x - y).abs() <= 1e-9 * (1.0 + y.abs()), "{strategy} P={size}");
+                    assert!(
+                        (x - y).abs() <= 1e-9 * (1.0 + y.abs()),
+                        "{strategy} P={size}"
+                    );
                 }
             }
         }
@@ -422,7 +436,16 @@ mod tests {
 
     #[test]
     fn rounds_and_ranges() {
-        assert_eq!((ceil_log2(1), ceil_log2(2), ceil_log2(3), ceil_log2(64), ceil_log2(65)), (0, 1, 2, 6, 7));
+        assert_eq!(
+            (
+                ceil_log2(1),
+                ceil_log2(2),
+                ceil_log2(3),
+                ceil_log2(64),
+                ceil_log2(65)
+            ),
+            (0, 1, 2, 6, 7)
+        );
         assert_eq!(ranges(2, 3), vec![(0, 0), (0, 1), (1, 2)]);
         assert_eq!(ranges(5, 2), vec![(0, 2), (2, 5)]);
         assert_eq!(Strategy::Linear.rounds(5), 1);

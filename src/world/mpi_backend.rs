@@ -114,7 +114,13 @@ impl Comm for MpiComm {
 
     fn send_f64(&self, dest: usize, tag: Tag, data: &[f64]) {
         if i32::try_from(data.len()).is_err() {
-            self.abort(1, &format!("a message of {} values exceeds MPI's count limit", data.len()));
+            self.abort(
+                1,
+                &format!(
+                    "a message of {} values exceeds MPI's count limit",
+                    data.len()
+                ),
+            );
         }
         self.world
             .process_at_rank(rank_i32(dest))

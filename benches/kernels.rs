@@ -1,0 +1,83 @@
+//! Local kernels of spmdkit, no MPI: matrix products (GFLOP/s), standard-normal generation
+//! (values/s) and the element-wise add of the reductions (GB/s), at 1 thread and at all cores.
+//!
+//! Run: `cargo bench --bench kernels` (add `-- --quick` for fewer sizes). Each figure is the best
+//! of several repetitions after a warm-up; every product is checked against a second one computed
+//! with one thread (same bits expected) before its rate is printed.
+
+use spmdkit::matrix;
+use std::time::Instant;
+
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("start threads")
+}
+
+fn best_of(reps: usize, mut f: impl FnMut()) -> f64 {
+    f(); // warm-up
+    (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut threads: Vec<usize> = vec![1, cores];
+    threads.dedup();
+    let sizes: &[usize] = if quick {
+        &[256, 1000]
+    } else {
+        &[256, 512, 1000, 1500, 2000]
+    };
+
+    println!("# spmdkit local kernels ({cores} cores)");
+    println!("kernel,n,threads,seconds,rate,unit");
+    for &n in sizes {
+        let (mut a, mut b) = (vec![0.0; n * n], vec![0.0; n * n]);
+        matrix::generate(1, 0, &mut a);
+        matrix::generate(1, 1, &mut b);
+        let mut reference = vec![0.0; n * n];
+        pool(1).install(|| matrix::multiply_into(&a, &b, &mut reference, n, 1));
+        for &t in &threads {
+            let mut c = vec![0.0; n * n];
+            let reps = if n <= 512 { 20 } else { 5 };
+            let secs =
+                pool(t).install(|| best_of(reps, || matrix::multiply_into(&a, &b, &mut c, n, t)));
+            let same = c
+                .iter()
+                .zip(&reference)
+                .all(|(x, y)| x.to_bits() == y.to_bits());
+            assert!(
+                same || cfg!(feature = "blas"),
+                "product at {t} threads differs from 1 thread"
+            );
+            let gflops = 2.0 * (n as f64).powi(3) / secs / 1e9;
+            println!("gemm,{n},{t},{secs:.6},{gflops:.1},GFLOP/s");
+        }
+    }
+    let values = 8_000_000;
+    let mut m = vec![0.0; values];
+    for &t in &threads {
+        let secs = pool(t).install(|| best_of(5, || matrix::generate(7, 0, &mut m)));
+        println!(
+            "normal,{values},{t},{secs:.6},{:.1},Mvalues/s",
+            values as f64 / secs / 1e6
+        );
+    }
+    let x = vec![1.0; values];
+    for &t in &threads {
+        let secs = pool(t).install(|| best_of(10, || matrix::add_into(&mut m, &x)));
+        // Two reads and one write of 8-byte values.
+        println!(
+            "add,{values},{t},{secs:.6},{:.1},GB/s",
+            24.0 * values as f64 / secs / 1e9
+        );
+    }
+}
