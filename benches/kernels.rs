@@ -1,7 +1,7 @@
 //! Local kernels of spmdkit, no MPI: matrix products (GFLOP/s), standard-normal generation
 //! (values/s) and the element-wise add of the reductions (GB/s), at 1 thread and at all cores.
 //!
-//! Run: `cargo bench --bench kernels` (add `-- --quick` for fewer sizes). Each figure is the best
+//! Run: `cargo bench --bench kernels` (add `-- --quick` for fewer sizes). Each figure is the median
 //! of several repetitions after a warm-up; every product is checked against a second one computed
 //! with one thread (same bits expected) before its rate is printed.
 
@@ -15,26 +15,37 @@ fn pool(threads: usize) -> rayon::ThreadPool {
         .expect("start threads")
 }
 
-fn best_of(reps: usize, mut f: impl FnMut()) -> f64 {
-    f(); // warm-up
-    (0..reps)
+/// The median time of `reps` runs after one warm-up run.
+fn median_of(reps: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    let mut times: Vec<f64> = (0..reps)
         .map(|_| {
             let t = Instant::now();
             f();
             t.elapsed().as_secs_f64()
         })
-        .fold(f64::INFINITY, f64::min)
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    // `--gemm-only N`: only the product at size N (used by benches/matrix-classic.sh).
+    let gemm_only: Option<usize> = args
+        .iter()
+        .position(|a| a == "--gemm-only")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut threads: Vec<usize> = vec![1, cores];
     threads.dedup();
-    let sizes: &[usize] = if quick {
-        &[256, 1000]
-    } else {
-        &[256, 512, 1000, 1500, 2000]
+    let only = gemm_only.map(|n| vec![n]);
+    let sizes: &[usize] = match &only {
+        Some(n) => n,
+        None if quick => &[256, 1000],
+        None => &[256, 512, 1000, 1500, 2000],
     };
 
     println!("# spmdkit local kernels ({cores} cores)");
@@ -49,7 +60,7 @@ fn main() {
             let mut c = vec![0.0; n * n];
             let reps = if n <= 512 { 20 } else { 5 };
             let secs =
-                pool(t).install(|| best_of(reps, || matrix::multiply_into(&a, &b, &mut c, n, t)));
+                pool(t).install(|| median_of(reps, || matrix::multiply_into(&a, &b, &mut c, n, t)));
             let same = c
                 .iter()
                 .zip(&reference)
@@ -62,10 +73,13 @@ fn main() {
             println!("gemm,{n},{t},{secs:.6},{gflops:.1},GFLOP/s");
         }
     }
+    if gemm_only.is_some() {
+        return;
+    }
     let values = 8_000_000;
     let mut m = vec![0.0; values];
     for &t in &threads {
-        let secs = pool(t).install(|| best_of(5, || matrix::generate(7, 0, &mut m)));
+        let secs = pool(t).install(|| median_of(5, || matrix::generate(7, 0, &mut m)));
         println!(
             "normal,{values},{t},{secs:.6},{:.1},Mvalues/s",
             values as f64 / secs / 1e6
@@ -73,7 +87,7 @@ fn main() {
     }
     let x = vec![1.0; values];
     for &t in &threads {
-        let secs = pool(t).install(|| best_of(10, || matrix::add_into(&mut m, &x)));
+        let secs = pool(t).install(|| median_of(10, || matrix::add_into(&mut m, &x)));
         // Two reads and one write of 8-byte values.
         println!(
             "add,{values},{t},{secs:.6},{:.1},GB/s",

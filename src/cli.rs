@@ -147,7 +147,7 @@ pub struct MatrixArgs {
     #[arg(long, value_name = "STRATEGY", default_value = "tree",
           value_parser = ["tree", "linear", "native"])]
     pub reduce: String,
-    /// Also store every input matrix in the HDF5 file (/inputs/<i>), so S can be recomputed.
+    /// Also store every input matrix in the HDF5 file (/inputs/I for matrix I), so S can be recomputed.
     #[arg(long, requires = "output")]
     pub save_inputs: bool,
 }

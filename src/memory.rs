@@ -36,7 +36,7 @@ pub fn parse_bytes(text: &str) -> Option<u64> {
         _ => return None,
     };
     let value: f64 = number.trim().parse().ok()?;
-    (value.is_finite() && value >= 0.0).then(|| (value * scale) as u64)
+    (value.is_finite() && value >= 0.0).then_some((value * scale) as u64)
 }
 
 fn meminfo_available() -> Option<u64> {

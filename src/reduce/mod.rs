@@ -111,12 +111,27 @@ impl Node {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Partial {
     nodes: Vec<Node>,
+    // Buffers freed by merges, handed out again by `buffer` so that a rank computing many
+    // products does not pay the kernel's page faults for a fresh allocation each time.
+    spare: Vec<Vec<f64>>,
 }
 
 impl Partial {
     /// No products yet.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A buffer of `len` values with unspecified contents: one freed by an earlier merge if there
+    /// is one, else a new one.
+    pub fn buffer(&mut self, len: usize) -> Vec<f64> {
+        match self.spare.pop() {
+            Some(mut b) => {
+                b.resize(len, 0.0);
+                b
+            }
+            None => vec![0.0; len],
+        }
     }
 
     /// The nodes, in pair-index order.
@@ -161,6 +176,9 @@ impl Partial {
             let left = self.nodes.last_mut().expect("two nodes");
             matrix::add_into(&mut left.data, &right.data);
             left.level += 1;
+            if self.spare.len() < 2 {
+                self.spare.push(right.data);
+            }
         }
     }
 
@@ -173,7 +191,8 @@ impl Partial {
 
     /// Folds the nodes from the right, `B_0 + (B_1 + (… + B_m))`: on the complete range
     /// `[0, K)` this is the defined value of S. `None` if empty.
-    pub fn fold(self) -> Option<Vec<f64>> {
+    pub fn fold(mut self) -> Option<Vec<f64>> {
+        self.spare.clear();
         let mut nodes = self.nodes.into_iter().rev();
         let mut acc = nodes.next()?.data;
         for node in nodes {
