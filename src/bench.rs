@@ -51,6 +51,7 @@ pub fn reduce_latency<C: Comm + ?Sized>(
     let expected = (size * (size + 1) / 2) as f64;
     let mut spent = vec![0.0; strategies.len()];
     let mut rounds = vec![0; strategies.len()];
+    let ranges: Vec<(usize, usize)> = (0..size).map(|r| (r, r + 1)).collect();
     for i in 0..warmup + iterations {
         for (s, &strategy) in strategies.iter().enumerate() {
             let mut mine = Partial::new();
@@ -61,7 +62,7 @@ pub fn reduce_latency<C: Comm + ?Sized>(
             });
             comm.barrier();
             let t = Instant::now();
-            let (result, r) = reduce::reduce(comm, strategy, mine, values);
+            let (result, r) = reduce::reduce(comm, strategy, mine, values, &ranges);
             let dt = t.elapsed().as_secs_f64();
             rounds[s] = r;
             if i >= warmup {

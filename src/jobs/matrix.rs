@@ -111,7 +111,8 @@ pub fn run<C: Comm + ?Sized>(
         }
     }
     let t = Instant::now();
-    let (sum, rounds) = reduce::reduce(comm, config.reduce, partial, len);
+    let all_ranges = reduce::ranges(config.pairs(), comm.size());
+    let (sum, rounds) = reduce::reduce(comm, config.reduce, partial, len, &all_ranges);
     t_reduce += t.elapsed().as_secs_f64();
     let total = start.elapsed().as_secs_f64();
 

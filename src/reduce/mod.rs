@@ -7,12 +7,10 @@
 //! the calling (main) thread.
 
 use crate::matrix;
-use crate::wire::{self, Wire, WireError};
 use crate::world::{Comm, Tag};
 use std::fmt;
 use std::str::FromStr;
 
-const TAG_HEADER: Tag = 100;
 const TAG_NODE: Tag = 101;
 const TAG_LINEAR: Tag = 102;
 
@@ -203,45 +201,46 @@ impl Partial {
     }
 }
 
-struct Header {
-    nodes: Vec<(u32, usize)>,
-}
-
-impl Wire for Header {
-    fn put(&self, out: &mut Vec<u8>) {
-        self.nodes.len().put(out);
-        for &(level, start) in &self.nodes {
-            level.put(out);
-            start.put(out);
+/// The nodes (level, start) that pushing products `lo..hi` in order leaves in a [`Partial`].
+///
+/// The shape of a rank's list depends only on its range, so a receiver knows what its neighbour
+/// will send without a header message: one message per node, usually just one.
+pub fn shape(lo: usize, hi: usize) -> Vec<(u32, usize)> {
+    let mut stack: Vec<(u32, usize)> = Vec::new();
+    for k in lo..hi {
+        stack.push((0, k));
+        while let [.., (l1, s1), (l2, _)] = stack[..] {
+            if l1 != l2 || s1 % (1usize << (l1 + 1)) != 0 {
+                break;
+            }
+            stack.pop();
+            stack.last_mut().expect("two nodes").0 += 1;
         }
     }
-    fn take(input: &mut &[u8]) -> Result<Self, WireError> {
-        let len = usize::take(input)?;
-        if len > input.len() {
-            return Err(WireError::Invalid("node count"));
-        }
-        let nodes = (0..len)
-            .map(|_| Ok((u32::take(input)?, usize::take(input)?)))
-            .collect::<Result<_, WireError>>()?;
-        Ok(Header { nodes })
-    }
+    stack
 }
 
-fn send_partial<C: Comm + ?Sized>(comm: &C, dest: usize, partial: &Partial) {
-    let header = Header {
-        nodes: partial.nodes.iter().map(|n| (n.level, n.start)).collect(),
-    };
-    comm.send(dest, TAG_HEADER, &wire::encode(&header));
+fn send_partial<C: Comm + ?Sized>(comm: &C, dest: usize, partial: &Partial, range: (usize, usize)) {
+    let have: Vec<(u32, usize)> = partial.nodes.iter().map(|n| (n.level, n.start)).collect();
+    if have != shape(range.0, range.1) {
+        comm.abort(
+            1,
+            &format!("reduction bug: partial sums {have:?} do not cover {range:?}"),
+        );
+    }
     for node in &partial.nodes {
         comm.send_f64(dest, TAG_NODE, &node.data);
     }
 }
 
-fn recv_partial<C: Comm + ?Sized>(comm: &C, src: usize, len: usize) -> Partial {
-    let header: Header = wire::decode(&comm.recv(src, TAG_HEADER))
-        .unwrap_or_else(|e| comm.abort(1, &format!("bad reduction header from rank {src}: {e}")));
+fn recv_partial<C: Comm + ?Sized>(
+    comm: &C,
+    src: usize,
+    len: usize,
+    range: (usize, usize),
+) -> Partial {
     let mut partial = Partial::new();
-    for (level, start) in header.nodes {
+    for (level, start) in shape(range.0, range.1) {
         let data = comm.recv_f64(src, TAG_NODE);
         if data.len() != len {
             comm.abort(
@@ -249,7 +248,6 @@ fn recv_partial<C: Comm + ?Sized>(comm: &C, src: usize, len: usize) -> Partial {
                 &format!("rank {src} sent {} values, expected {len}", data.len()),
             );
         }
-        // Pushing (not just storing) re-checks alignment and contiguity.
         partial.push(Node { level, start, data });
     }
     partial
@@ -258,8 +256,8 @@ fn recv_partial<C: Comm + ?Sized>(comm: &C, src: usize, len: usize) -> Partial {
 /// Combines every rank's [`Partial`] into S at rank 0, with the binomial tree; returns S on rank
 /// 0 (`None` elsewhere, or if no rank held a product) and the number of rounds, ⌈log2 P⌉.
 ///
-/// The ranges of the ranks must be contiguous and in rank order: rank r's first pair index
-/// follows rank r − 1's last (empty ranges allowed). `len` is n².
+/// `ranges[r]` is the range of pair indices rank r pushed into its partial sum; the ranges must be
+/// contiguous and in rank order (empty ones allowed), as [`ranges`] makes them. `len` is n².
 ///
 /// # Collective
 /// Every rank must call it.
@@ -272,21 +270,32 @@ fn recv_partial<C: Comm + ?Sized>(comm: &C, src: usize, len: usize) -> Partial {
 ///     let mut mine = Partial::new();
 ///     let k = comm.rank();
 ///     mine.push_product(k, vec![k as f64 + 1.0]);
-///     tree(comm, mine, 1)
+///     tree(comm, mine, 1, &[(0, 1), (1, 2), (2, 3)])
 /// });
 /// assert_eq!(out[0], (Some(vec![6.0]), 2));
 /// ```
-pub fn tree<C: Comm + ?Sized>(comm: &C, mut mine: Partial, len: usize) -> (Option<Vec<f64>>, u32) {
+pub fn tree<C: Comm + ?Sized>(
+    comm: &C,
+    mut mine: Partial,
+    len: usize,
+    ranges: &[(usize, usize)],
+) -> (Option<Vec<f64>>, u32) {
     let (rank, size) = (comm.rank(), comm.size());
+    assert_eq!(ranges.len(), size, "one range per rank");
+    // The pair indices covered by the ranks first..last (inclusive).
+    let span = |first: usize, last: usize| (ranges[first].0, ranges[last].1);
     let rounds = ceil_log2(size);
     for s in 0..rounds {
         let step = 1usize << s;
         if rank % (2 * step) == step {
-            send_partial(comm, rank - step, &mine);
+            let last = (rank + step).min(size) - 1;
+            send_partial(comm, rank - step, &mine, span(rank, last));
             return (None, rounds);
         }
         if rank % (2 * step) == 0 && rank + step < size {
-            let theirs = recv_partial(comm, rank + step, len);
+            let src = rank + step;
+            let last = (src + step).min(size) - 1;
+            let theirs = recv_partial(comm, src, len, span(src, last));
             mine.append(theirs);
         }
     }
@@ -328,7 +337,7 @@ pub fn native<C: Comm + ?Sized>(comm: &C, mine: Partial, len: usize) -> Option<V
     (comm.rank() == 0).then_some(local)
 }
 
-/// Runs `strategy`; returns S on rank 0 and the rounds used.
+/// Runs `strategy`; returns S on rank 0 and the rounds used. `ranges` as for [`tree`].
 ///
 /// # Collective
 /// Every rank must call it with the same strategy.
@@ -337,9 +346,10 @@ pub fn reduce<C: Comm + ?Sized>(
     strategy: Strategy,
     mine: Partial,
     len: usize,
+    ranges: &[(usize, usize)],
 ) -> (Option<Vec<f64>>, u32) {
     match strategy {
-        Strategy::Tree => tree(comm, mine, len),
+        Strategy::Tree => tree(comm, mine, len, ranges),
         Strategy::Linear => (linear(comm, mine, len), strategy.rounds(comm.size())),
         Strategy::Native => (native(comm, mine, len), strategy.rounds(comm.size())),
     }
@@ -391,7 +401,7 @@ mod tests {
                     for k in lo..hi {
                         mine.push_product(k, product(k, len));
                     }
-                    tree(comm, mine, len)
+                    tree(comm, mine, len, &ranges(pairs, size))
                 });
                 let (result, rounds) = &out[0];
                 assert_eq!(*rounds, ceil_log2(size), "rounds at P = {size}");
@@ -428,7 +438,7 @@ mod tests {
                     for k in lo..hi {
                         mine.push_product(k, product(k, len));
                     }
-                    reduce(comm, strategy, mine, len)
+                    reduce(comm, strategy, mine, len, &ranges(pairs, size))
                 });
                 let got = out[0].0.as_ref().unwrap();
                 for (x, y) in got.iter().zip(&reference) {
@@ -451,6 +461,21 @@ mod tests {
         p.push_product(3, vec![3.0]);
         let shape: Vec<(u32, usize)> = p.nodes().iter().map(|n| (n.level, n.start)).collect();
         assert_eq!(shape, vec![(0, 1), (1, 2)]);
+    }
+
+    #[test]
+    fn shape_matches_what_pushing_leaves() {
+        for lo in 0..20 {
+            for hi in lo..40 {
+                let mut p = Partial::new();
+                for k in lo..hi {
+                    p.push_product(k, vec![0.0]);
+                }
+                let got: Vec<(u32, usize)> = p.nodes().iter().map(|n| (n.level, n.start)).collect();
+                assert_eq!(got, shape(lo, hi), "{lo}..{hi}");
+            }
+        }
+        assert_eq!(shape(0, 6), vec![(2, 0), (1, 4)]);
     }
 
     #[test]
