@@ -84,6 +84,10 @@ pub struct RunArgs {
     /// Overwrite the --output file if it exists.
     #[arg(long, requires = "output")]
     pub force: bool,
+    /// No progress on stderr (by default rank 0 shows a bar on a terminal, else a line every
+    /// few seconds; SPMDKIT_PROGRESS_INTERVAL sets the seconds).
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// Options of `spmdkit sleep`.
@@ -105,9 +109,10 @@ pub struct SleepArgs {
     #[arg(long, value_name = "FILE")]
     pub tasks_file: Option<PathBuf>,
     /// How tasks are assigned to workers: lpt (longest first to the least-loaded worker),
-    /// block (contiguous ranges of tasks), cyclic (round-robin over ranks).
+    /// block (contiguous ranges of tasks), cyclic (round-robin over ranks), dynamic (idle ranks
+    /// ask rank 0 for chunks of tasks; the durations are not used to plan).
     #[arg(long, value_name = "POLICY", default_value = "lpt",
-          value_parser = ["lpt", "block", "cyclic"])]
+          value_parser = ["lpt", "block", "cyclic", "dynamic"])]
     pub schedule: String,
 }
 
@@ -395,6 +400,8 @@ pub struct SleepConfig {
     pub threads: Threads,
     /// JSON instead of the human report.
     pub json: bool,
+    /// No progress display.
+    pub quiet: bool,
     /// Where rank 0 writes the HDF5 file.
     pub output: Option<OutputTarget>,
 }
@@ -412,6 +419,7 @@ impl SleepConfig {
             schedule,
             threads,
             json: args.run.json,
+            quiet: args.run.quiet,
             output: None,
         };
         if is_root {

@@ -20,6 +20,7 @@ pub mod local;
 pub mod matrix;
 pub mod memory;
 pub mod plan;
+pub mod progress;
 pub mod reduce;
 pub mod report;
 pub mod scatter;

@@ -7,8 +7,11 @@
 //! failure with its message; the other tasks of the lane still run.
 
 use rayon::{ThreadPool, ThreadPoolBuilder};
+use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
-use std::time::Instant;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// The pool could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +37,8 @@ pub fn pool(threads: usize) -> Result<ThreadPool, PoolError> {
 /// What happened to one task.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome<R> {
-    /// Position of the task in the slice given to [`run_lanes`].
+    /// Position of the task in the slice given to [`run_lanes`]; for [`run_pulled`], the order
+    /// in which the thread took it.
     pub index: usize,
     /// The pool thread that ran it.
     pub thread: usize,
@@ -46,8 +50,29 @@ pub struct Outcome<R> {
     pub result: Result<R, String>,
 }
 
+fn run_one<T, R>(
+    task: &T,
+    index: usize,
+    thread: usize,
+    epoch: Instant,
+    work: &(impl Fn(&T) -> R + Sync),
+) -> Outcome<R> {
+    let start_s = epoch.elapsed().as_secs_f64();
+    let result = panic::catch_unwind(AssertUnwindSafe(|| work(task)))
+        .map_err(|payload| panic_message(payload.as_ref()));
+    let end_s = epoch.elapsed().as_secs_f64();
+    Outcome {
+        index,
+        thread,
+        start_s,
+        end_s,
+        result,
+    }
+}
+
 /// Runs every task on the pool thread named by `lane_of`, in slice order within a lane, and
-/// returns one outcome per task in slice order. Times are measured from `epoch`.
+/// returns one outcome per task in slice order. Times are measured from `epoch`; `done` counts
+/// finished tasks as they finish (for progress reports).
 ///
 /// # Panics
 /// If a task's lane is not a thread of `pool`.
@@ -56,7 +81,9 @@ pub struct Outcome<R> {
 /// ```
 /// let pool = spmdkit::local::pool(2).unwrap();
 /// let tasks = [(0, 3), (1, 4), (0, 5)];
-/// let out = spmdkit::local::run_lanes(&pool, &tasks, |t| t.0, std::time::Instant::now(), |t| {
+/// let done = std::sync::atomic::AtomicUsize::new(0);
+/// let epoch = std::time::Instant::now();
+/// let out = spmdkit::local::run_lanes(&pool, &tasks, |t| t.0, epoch, &done, |t| {
 ///     if t.1 == 4 { panic!("four") }
 ///     t.1 * 10
 /// });
@@ -64,12 +91,14 @@ pub struct Outcome<R> {
 /// assert_eq!(out[1].result, Err("four".to_string()));
 /// assert_eq!(out[2].result, Ok(50));
 /// assert_eq!((out[0].thread, out[1].thread, out[2].thread), (0, 1, 0));
+/// assert_eq!(done.into_inner(), 3);
 /// ```
 pub fn run_lanes<T, R, L, F>(
     pool: &ThreadPool,
     tasks: &[T],
     lane_of: L,
     epoch: Instant,
+    done: &AtomicUsize,
     work: F,
 ) -> Vec<Outcome<R>>
 where
@@ -90,23 +119,146 @@ where
             .enumerate()
             .filter(|(_, t)| lane_of(t) == me)
             .map(|(index, task)| {
-                let start_s = epoch.elapsed().as_secs_f64();
-                let result = panic::catch_unwind(AssertUnwindSafe(|| work(task)))
-                    .map_err(|payload| panic_message(payload.as_ref()));
-                let end_s = epoch.elapsed().as_secs_f64();
-                Outcome {
-                    index,
-                    thread: me,
-                    start_s,
-                    end_s,
-                    result,
-                }
+                let outcome = run_one(task, index, me, epoch, &work);
+                done.fetch_add(1, Ordering::Relaxed);
+                outcome
             })
             .collect()
     });
     let mut all: Vec<Outcome<R>> = per_thread.into_iter().flatten().collect();
     all.sort_by_key(|o| o.index);
     all
+}
+
+/// Runs tasks as the pool's threads pull them: each thread calls `next_chunk` whenever it has
+/// nothing left, runs the chunk in order, and stops when `next_chunk` returns an empty chunk.
+/// Returns every task with its outcome. Times are measured from `epoch`; `done` counts finished
+/// tasks as they finish.
+///
+/// # Examples
+/// ```
+/// use std::sync::{atomic::AtomicUsize, Mutex};
+/// let pool = spmdkit::local::pool(2).unwrap();
+/// let left = Mutex::new((0..10).collect::<Vec<u32>>());
+/// let done = AtomicUsize::new(0);
+/// let next = || left.lock().unwrap().pop().into_iter().collect();
+/// let out = spmdkit::local::run_pulled(&pool, next, std::time::Instant::now(), &done, |t| t * 2);
+/// assert_eq!(out.len(), 10);
+/// assert!(out.iter().all(|(t, o)| o.result == Ok(t * 2)));
+/// ```
+pub fn run_pulled<T, R, N, F>(
+    pool: &ThreadPool,
+    next_chunk: N,
+    epoch: Instant,
+    done: &AtomicUsize,
+    work: F,
+) -> Vec<(T, Outcome<R>)>
+where
+    T: Send,
+    R: Send,
+    N: Fn() -> Vec<T> + Sync,
+    F: Fn(&T) -> R + Sync,
+{
+    let per_thread: Vec<Vec<(T, Outcome<R>)>> = pool.broadcast(|ctx| {
+        let me = ctx.index();
+        let mut out = Vec::new();
+        loop {
+            let chunk = next_chunk();
+            if chunk.is_empty() {
+                return out;
+            }
+            for task in chunk {
+                let outcome = run_one(&task, out.len(), me, epoch, &work);
+                done.fetch_add(1, Ordering::Relaxed);
+                out.push((task, outcome));
+            }
+        }
+    });
+    per_thread.into_iter().flatten().collect()
+}
+
+/// A queue of tasks that the pool's threads drain: the local end of the dynamic schedule. The
+/// main thread fills it on ranks other than 0; on rank 0 the threads refill it themselves.
+pub struct Feed<T> {
+    state: Mutex<(VecDeque<T>, bool)>,
+    changed: Condvar,
+}
+
+impl<T> Default for Feed<T> {
+    fn default() -> Self {
+        Feed {
+            state: Mutex::new((VecDeque::new(), false)),
+            changed: Condvar::new(),
+        }
+    }
+}
+
+impl<T> Feed<T> {
+    fn lock(&self) -> MutexGuard<'_, (VecDeque<T>, bool)> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds tasks at the back.
+    pub fn push_many(&self, items: impl IntoIterator<Item = T>) {
+        self.lock().0.extend(items);
+        self.changed.notify_all();
+    }
+
+    /// No more tasks will come: threads waiting in [`Feed::pop`] get `None` once it is empty.
+    pub fn close(&self) {
+        self.lock().1 = true;
+        self.changed.notify_all();
+    }
+
+    /// Tasks queued now.
+    pub fn len(&self) -> usize {
+        self.lock().0.len()
+    }
+
+    /// Whether no task is queued now.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether [`Feed::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.lock().1
+    }
+
+    /// Takes the next task, waiting while the queue is empty and open; `None` when closed and
+    /// empty.
+    pub fn pop(&self) -> Option<T> {
+        let mut state = self.lock();
+        loop {
+            if let Some(item) = state.0.pop_front() {
+                drop(state);
+                self.changed.notify_all();
+                return Some(item);
+            }
+            if state.1 {
+                return None;
+            }
+            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Waits up to `timeout` until fewer than `low` tasks are queued; returns the queue length.
+    pub fn wait_below(&self, low: usize, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.lock();
+        while state.0.len() >= low {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            state = self
+                .changed
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        state.0.len()
+    }
 }
 
 /// The text a panic was raised with, or a placeholder for non-text payloads.
@@ -130,16 +282,19 @@ mod tests {
         let pool = pool(4).unwrap();
         let tasks: Vec<(usize, u64)> = (0..8).map(|i| (i % 4, 30)).collect();
         let epoch = Instant::now();
+        let done = AtomicUsize::new(0);
         let out = run_lanes(
             &pool,
             &tasks,
             |t| t.0,
             epoch,
+            &done,
             |t| {
                 std::thread::sleep(Duration::from_millis(t.1));
             },
         );
         assert_eq!(out.len(), 8);
+        assert_eq!(done.into_inner(), 8);
         for o in &out {
             assert_eq!(o.thread, o.index % 4);
             assert!(o.end_s >= o.start_s + 0.029);
@@ -154,11 +309,13 @@ mod tests {
     fn a_panic_is_captured_and_the_lane_goes_on() {
         let pool = pool(1).unwrap();
         let tasks = [1, 2, 3];
+        let done = AtomicUsize::new(0);
         let out = run_lanes(
             &pool,
             &tasks,
             |_| 0,
             Instant::now(),
+            &done,
             |&t| {
                 if t == 2 {
                     panic!("task {t} failed");
@@ -176,7 +333,36 @@ mod tests {
     #[test]
     fn an_empty_task_list_is_fine() {
         let pool = pool(3).unwrap();
-        let out = run_lanes(&pool, &[] as &[usize], |_| 0, Instant::now(), |_| ());
+        let done = AtomicUsize::new(0);
+        let out = run_lanes(&pool, &[] as &[usize], |_| 0, Instant::now(), &done, |_| ());
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_feed_hands_every_task_to_exactly_one_thread() {
+        let pool = pool(3).unwrap();
+        let feed = Feed::default();
+        let done = AtomicUsize::new(0);
+        let out = std::thread::scope(|s| {
+            let workers = s.spawn(|| {
+                run_pulled(
+                    &pool,
+                    || feed.pop().into_iter().collect(),
+                    Instant::now(),
+                    &done,
+                    |t: &u32| *t,
+                )
+            });
+            for batch in 0..10u32 {
+                feed.wait_below(3, Duration::from_millis(100));
+                feed.push_many(batch * 100..batch * 100 + 100);
+            }
+            feed.close();
+            workers.join().unwrap()
+        });
+        let mut ids: Vec<u32> = out.iter().map(|(t, _)| *t).collect();
+        ids.sort();
+        assert_eq!(ids, (0..1000).collect::<Vec<_>>());
+        assert_eq!(done.into_inner(), 1000);
     }
 }

@@ -31,6 +31,21 @@ pub struct TaskRecord {
     pub error: Option<String>,
 }
 
+/// How busy one rank was in a `sleep` run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RankLoad {
+    /// The rank.
+    pub rank: usize,
+    /// Its worker threads.
+    pub threads: usize,
+    /// Tasks it ran.
+    pub tasks: usize,
+    /// Time its threads spent in tasks, summed over threads.
+    pub busy_s: f64,
+    /// threads × makespan − busy: time its threads could have worked but did not.
+    pub idle_s: f64,
+}
+
 /// The report of a `sleep` run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SleepReport {
@@ -62,6 +77,8 @@ pub struct SleepReport {
     pub efficiency: f64,
     /// Ids of the tasks that failed.
     pub failed: Vec<usize>,
+    /// Load of each rank, to see imbalance.
+    pub per_rank: Vec<RankLoad>,
     /// spmdkit's version.
     pub version: String,
     /// The MPI library, or `none` for a run without a launcher.
@@ -146,6 +163,26 @@ impl SleepReport {
             "  efficiency  {:>9.1} %   ideal / wall",
             self.efficiency * 100.0
         );
+        let _ = writeln!(
+            s,
+            "\n  {:>5}  {:>7}  {:>8}  {:>10}  {:>10}",
+            "rank", "threads", "tasks", "busy", "idle"
+        );
+        for r in self.per_rank.iter().take(HUMAN_TASK_ROWS) {
+            let _ = writeln!(
+                s,
+                "  {:>5}  {:>7}  {:>8}  {:>9.3}s  {:>9.3}s",
+                r.rank, r.threads, r.tasks, r.busy_s, r.idle_s
+            );
+        }
+        if self.per_rank.len() > HUMAN_TASK_ROWS {
+            let _ = writeln!(
+                s,
+                "  ... {} more ranks",
+                self.per_rank.len() - HUMAN_TASK_ROWS
+            );
+        }
+        let _ = writeln!(s);
         if self.failed.is_empty() {
             let _ = writeln!(s, "  all {} tasks succeeded", self.tasks.len());
         } else {

@@ -7,14 +7,20 @@
 //! 3. A barrier starts the common clock: each rank measures times from the moment it left the
 //!    barrier, so records of different ranks are comparable (to within the barrier's skew,
 //!    microseconds on one node).
-//! 4. Each thread sleeps through its lane; rank 0 gathers the records.
+//! 4. Each thread sleeps through its lane (static schedules), or takes chunks as it runs out
+//!    (`dynamic`, see [`plan::dynamic`]); rank 0 follows progress, then gathers the records.
 
 use crate::cli::SleepConfig;
+use crate::local::{self, Feed};
+use crate::plan::dynamic::{Guided, TAG_CHUNK, TAG_FINISHED, TAG_REQUEST};
 use crate::plan::{self, Assigned};
-use crate::report::{SleepReport, TaskRecord};
-use crate::wire::{Wire, WireError};
+use crate::progress::{Mode, Progress};
+use crate::report::{RankLoad, SleepReport, TaskRecord};
+use crate::scatter;
+use crate::wire::{self, Wire, WireError};
 use crate::world::{agree, Agreed, Comm};
-use crate::{local, scatter};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// What rank 0 sends each rank: one task.
@@ -90,54 +96,50 @@ pub fn run<C: Comm + ?Sized>(
 ) -> Result<Option<SleepReport>, Agreed> {
     let root = comm.rank() == 0;
     let lanes = scatter::gather(comm, 0, &config.threads.count);
-    let plan = lanes.as_ref().map(|lanes| {
-        plan::assign(&config.durations, config.schedule, lanes)
-            .into_iter()
-            .map(|tasks| {
-                tasks
-                    .into_iter()
-                    .map(|Assigned { id, lane }| TaskSpec {
-                        id,
-                        duration_s: config.durations[id],
-                        lane,
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .collect()
-    });
-    let mine: Vec<TaskSpec> = scatter::scatter(comm, 0, plan);
+    let mine: Vec<TaskSpec> = if config.schedule.is_static() {
+        let plan = lanes.as_ref().map(|lanes| {
+            plan::assign(&config.durations, config.schedule, lanes)
+                .into_iter()
+                .map(|tasks| {
+                    tasks
+                        .into_iter()
+                        .map(|Assigned { id, lane }| spec(&config.durations, id, lane))
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        });
+        scatter::scatter(comm, 0, plan)
+    } else {
+        Vec::new()
+    };
 
     let pool = agree(
         comm,
         local::pool(config.threads.count).map_err(|e| (1, e.to_string())),
     )?;
+    let mut progress = root.then(|| {
+        let under_launcher = comm.backend() == "mpi";
+        Progress::new(
+            config.durations.len(),
+            Mode::choose(config.quiet, under_launcher),
+        )
+    });
 
     comm.barrier();
     let epoch = Instant::now();
-    let outcomes = local::run_lanes(
-        &pool,
-        &mine,
-        |t| t.lane,
+    let run = Running {
+        pool: &pool,
         epoch,
-        |t| {
-            std::thread::sleep(Duration::from_secs_f64(t.duration_s));
-            sleep_result(t.duration_s)
-        },
-    );
-    let done: Vec<Done> = outcomes
-        .into_iter()
-        .map(|o| {
-            let t = mine[o.index];
-            Done {
-                id: t.id,
-                duration_s: t.duration_s,
-                thread: o.thread,
-                start_s: o.start_s,
-                end_s: o.end_s,
-                result: o.result,
-            }
-        })
-        .collect();
+        done: AtomicUsize::new(0),
+    };
+    let done = if config.schedule.is_static() {
+        run.lanes(comm, &mine, &mut progress)
+    } else {
+        run.dynamic(comm, config, lanes.as_deref(), &mut progress)
+    };
+    if let Some(p) = progress.take() {
+        p.finish(if root { config.durations.len() } else { 0 });
+    }
     let gathered = scatter::gather(comm, 0, &done);
     let wall_s = epoch.elapsed().as_secs_f64();
     if !root {
@@ -147,6 +149,200 @@ pub fn run<C: Comm + ?Sized>(
         unreachable!("rank 0 is the root of both gathers")
     };
     Ok(Some(build_report(comm, config, per_rank, lanes, wall_s)))
+}
+
+fn spec(durations: &[f64], id: usize, lane: usize) -> TaskSpec {
+    TaskSpec {
+        id,
+        duration_s: durations[id],
+        lane,
+    }
+}
+
+fn sleep_task(t: &TaskSpec) -> String {
+    std::thread::sleep(Duration::from_secs_f64(t.duration_s));
+    sleep_result(t.duration_s)
+}
+
+fn done_record(t: &TaskSpec, o: local::Outcome<String>) -> Done {
+    Done {
+        id: t.id,
+        duration_s: t.duration_s,
+        thread: o.thread,
+        start_s: o.start_s,
+        end_s: o.end_s,
+        result: o.result,
+    }
+}
+
+/// One rank's execution: its pool, the common clock, and its count of finished tasks.
+struct Running<'p> {
+    pool: &'p rayon::ThreadPool,
+    epoch: Instant,
+    done: AtomicUsize,
+}
+
+impl Running<'_> {
+    /// Static schedules: every thread runs its lane; ranks other than 0 report their count when
+    /// done, while rank 0 follows progress.
+    fn lanes<C: Comm + ?Sized>(
+        &self,
+        comm: &C,
+        mine: &[TaskSpec],
+        progress: &mut Option<Progress>,
+    ) -> Vec<Done> {
+        let outcomes = std::thread::scope(|s| {
+            let workers = s.spawn(|| {
+                local::run_lanes(
+                    self.pool,
+                    mine,
+                    |t| t.lane,
+                    self.epoch,
+                    &self.done,
+                    sleep_task,
+                )
+            });
+            if comm.rank() == 0 {
+                self.follow(comm, progress, &|| workers.is_finished(), &mut |_, _| {});
+            }
+            workers
+                .join()
+                .expect("task panics are caught in the workers")
+        });
+        if comm.rank() != 0 {
+            comm.send(0, TAG_FINISHED, &wire::encode(&(mine.len() as u64)));
+        }
+        outcomes
+            .into_iter()
+            .map(|o| done_record(&mine[o.index], o))
+            .collect()
+    }
+
+    /// The dynamic schedule: rank 0's threads take chunks from the cursor directly while its main
+    /// thread answers the other ranks' requests; the other ranks' main threads keep their local
+    /// queue fed by asking rank 0 whenever fewer tasks than threads are left in it.
+    fn dynamic<C: Comm + ?Sized>(
+        &self,
+        comm: &C,
+        config: &SleepConfig,
+        lanes: Option<&[usize]>,
+        progress: &mut Option<Progress>,
+    ) -> Vec<Done> {
+        let pulled = if let Some(lanes) = lanes {
+            let durations = &config.durations;
+            let cursor = Mutex::new(Guided::new(durations.len(), lanes.iter().sum()));
+            let take = |threads: usize| -> Vec<TaskSpec> {
+                let range = cursor
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take(threads);
+                range.map(|id| spec(durations, id, 0)).collect()
+            };
+            // Rank 0's threads share one local queue like every other rank's, and refill it from
+            // the cursor themselves when it runs low, in chunks for all of its threads.
+            let feed = Feed::default();
+            let next = || {
+                if feed.len() < lanes[0] && !feed.is_closed() {
+                    let chunk = take(lanes[0]);
+                    if chunk.is_empty() {
+                        feed.close();
+                    } else {
+                        feed.push_many(chunk);
+                    }
+                }
+                feed.pop().into_iter().collect()
+            };
+            std::thread::scope(|s| {
+                let workers = s.spawn(|| {
+                    local::run_pulled(self.pool, next, self.epoch, &self.done, sleep_task)
+                });
+                self.follow(comm, progress, &|| workers.is_finished(), &mut |src, _| {
+                    comm.send(src, TAG_CHUNK, &wire::encode(&take(lanes[src])));
+                });
+                workers
+                    .join()
+                    .expect("task panics are caught in the workers")
+            })
+        } else {
+            let feed = Feed::default();
+            let low = self.pool.current_num_threads();
+            let pulled = std::thread::scope(|s| {
+                let workers = s.spawn(|| {
+                    let next = || feed.pop().into_iter().collect();
+                    local::run_pulled(self.pool, next, self.epoch, &self.done, sleep_task)
+                });
+                loop {
+                    if feed.wait_below(low, Duration::from_millis(100)) >= low {
+                        continue;
+                    }
+                    let finished = self.done.load(Ordering::Relaxed) as u64;
+                    comm.send(0, TAG_REQUEST, &wire::encode(&finished));
+                    let chunk: Vec<TaskSpec> = wire::decode(&comm.recv(0, TAG_CHUNK))
+                        .unwrap_or_else(|e| comm.abort(1, &format!("bad chunk from rank 0: {e}")));
+                    if chunk.is_empty() {
+                        feed.close();
+                        break;
+                    }
+                    feed.push_many(chunk);
+                }
+                workers
+                    .join()
+                    .expect("task panics are caught in the workers")
+            });
+            comm.send(0, TAG_FINISHED, &wire::encode(&(pulled.len() as u64)));
+            pulled
+        };
+        pulled
+            .into_iter()
+            .map(|(t, o)| done_record(&t, o))
+            .collect()
+    }
+
+    /// Rank 0's main thread while tasks run: answers requests with `serve`, collects the other
+    /// ranks' "finished" messages, and shows progress, until every rank and the local threads
+    /// are done. Sleeps briefly (50 µs, backing off to 2 ms) when there is nothing to do, so its
+    /// own worker threads keep the cores.
+    fn follow<C: Comm + ?Sized>(
+        &self,
+        comm: &C,
+        progress: &mut Option<Progress>,
+        local_finished: &dyn Fn() -> bool,
+        serve: &mut dyn FnMut(usize, Vec<u8>),
+    ) {
+        let count = |bytes: &[u8], src: usize| -> usize {
+            wire::decode::<u64>(bytes)
+                .unwrap_or_else(|e| comm.abort(1, &format!("bad count from rank {src}: {e}")))
+                as usize
+        };
+        let mut remote = vec![0usize; comm.size()];
+        let mut finished = 0;
+        let mut pause = Duration::from_micros(50);
+        loop {
+            let mut busy = false;
+            while let Some((src, payload)) = comm.try_recv_any(TAG_REQUEST) {
+                remote[src] = count(&payload, src);
+                serve(src, payload);
+                busy = true;
+            }
+            while let Some((src, payload)) = comm.try_recv_any(TAG_FINISHED) {
+                remote[src] = count(&payload, src);
+                finished += 1;
+                busy = true;
+            }
+            if let Some(p) = progress.as_mut() {
+                p.update(self.done.load(Ordering::Relaxed) + remote.iter().sum::<usize>());
+            }
+            if finished == comm.size() - 1 && local_finished() {
+                return;
+            }
+            if busy {
+                pause = Duration::from_micros(50);
+            } else {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(2));
+            }
+        }
+    }
 }
 
 fn build_report<C: Comm + ?Sized>(
@@ -198,6 +394,24 @@ fn build_report<C: Comm + ?Sized>(
         .filter(|t| t.error.is_some())
         .map(|t| t.id)
         .collect();
+    let mut per_rank: Vec<RankLoad> = lanes
+        .iter()
+        .enumerate()
+        .map(|(rank, &threads)| RankLoad {
+            rank,
+            threads,
+            tasks: 0,
+            busy_s: 0.0,
+            idle_s: 0.0,
+        })
+        .collect();
+    for t in &tasks {
+        per_rank[t.rank].tasks += 1;
+        per_rank[t.rank].busy_s += t.end_s - t.start_s;
+    }
+    for r in &mut per_rank {
+        r.idle_s = (r.threads as f64 * makespan_s - r.busy_s).max(0.0);
+    }
     SleepReport {
         command: "sleep",
         ranks: comm.size(),
@@ -217,6 +431,7 @@ fn build_report<C: Comm + ?Sized>(
         },
         efficiency: if wall_s > 0.0 { ideal_s / wall_s } else { 0.0 },
         failed,
+        per_rank,
         version: env!("CARGO_PKG_VERSION").to_string(),
         mpi_library: super::mpi_library_for(comm.backend()),
     }
@@ -238,6 +453,7 @@ mod tests {
                 origin: "--threads",
             },
             json: false,
+            quiet: true,
             output: None,
         }
     }

@@ -128,6 +128,13 @@ impl Comm for ThreadComm {
         (m.src, m.data)
     }
 
+    fn try_recv_any(&self, tag: Tag) -> Option<(usize, Vec<u8>)> {
+        let mut queue = self.lock();
+        let pos = queue.iter().position(|m| m.tag == tag)?;
+        let m = queue.remove(pos).expect("position is in range");
+        Some((m.src, m.data))
+    }
+
     fn abort(&self, code: i32, message: &str) -> ! {
         self.shared.failed.store(true, Ordering::SeqCst);
         panic!("rank {} aborted with code {code}: {message}", self.rank);
@@ -264,6 +271,24 @@ mod tests {
         });
         assert!(result.is_err());
         assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn try_recv_any_does_not_block() {
+        let out = run(2, |comm| {
+            if comm.rank() == 0 {
+                assert!(comm.try_recv_any(5).is_none());
+                comm.barrier();
+                comm.barrier();
+                comm.try_recv_any(5)
+            } else {
+                comm.barrier();
+                comm.send(0, 5, b"x");
+                comm.barrier();
+                None
+            }
+        });
+        assert_eq!(out[0], Some((1, b"x".to_vec())));
     }
 
     #[test]

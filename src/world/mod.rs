@@ -51,6 +51,9 @@ pub trait Comm {
     /// Receives the next message with `tag` from any rank; returns the sender and the payload.
     fn recv_any(&self, tag: Tag) -> (usize, Vec<u8>);
 
+    /// Receives the next message with `tag` from any rank if one has arrived; never blocks.
+    fn try_recv_any(&self, tag: Tag) -> Option<(usize, Vec<u8>)>;
+
     /// Sends f64 values to `dest` with `tag` (no byte conversion on the MPI backend).
     fn send_f64(&self, dest: usize, tag: Tag, data: &[f64]) {
         let bytes: Vec<u8> = data.iter().flat_map(|x| x.to_le_bytes()).collect();

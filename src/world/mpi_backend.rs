@@ -10,7 +10,7 @@ use super::{Comm, Tag};
 use mpi::collective::SystemOperation;
 use mpi::datatype::{Partition, PartitionMut};
 use mpi::environment::Universe;
-use mpi::point_to_point::{Destination, Source};
+use mpi::point_to_point::{Destination, MatchedReceiveVec, Source};
 use mpi::topology::{Communicator, SimpleCommunicator};
 use mpi::traits::{CommunicatorCollectives, Root};
 use mpi::Threading;
@@ -137,6 +137,15 @@ impl Comm for MpiComm {
     fn recv_any(&self, tag: Tag) -> (usize, Vec<u8>) {
         let (data, status) = self.world.any_process().receive_vec_with_tag::<u8>(tag);
         (status.source_rank() as usize, data)
+    }
+
+    fn try_recv_any(&self, tag: Tag) -> Option<(usize, Vec<u8>)> {
+        let probed = self
+            .world
+            .any_process()
+            .immediate_matched_probe_with_tag(tag)?;
+        let (data, status) = probed.matched_receive_vec::<u8>();
+        Some((status.source_rank() as usize, data))
     }
 
     fn abort(&self, code: i32, message: &str) -> ! {

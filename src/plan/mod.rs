@@ -15,13 +15,18 @@
 //!
 //! A lane runs its tasks in the order listed: ascending id for `block` and `cyclic`, longest first
 //! for `lpt`. Planning is deterministic: the same input always gives the same plan.
+//!
+//! [`dynamic`] holds the other way to assign tasks: self-scheduling, where ranks ask rank 0 for
+//! chunks of tasks as they run out, without using the durations.
+
+pub mod dynamic;
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::fmt;
 use std::str::FromStr;
 
-/// How tasks with known durations are assigned to workers.
+/// How tasks are assigned to workers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Policy {
@@ -32,15 +37,24 @@ pub enum Policy {
     Block,
     /// Task `i` to the `i mod W`-th worker, dealing over ranks first.
     Cyclic,
+    /// Self-scheduling: idle ranks ask rank 0 for chunks of tasks in id order (guided chunk
+    /// sizes, see [`dynamic`]). Durations are not used to plan.
+    Dynamic,
 }
 
 impl Policy {
     /// Every policy, with its name on the command line.
-    pub const ALL: [(Policy, &'static str); 3] = [
+    pub const ALL: [(Policy, &'static str); 4] = [
         (Policy::Lpt, "lpt"),
         (Policy::Block, "block"),
         (Policy::Cyclic, "cyclic"),
+        (Policy::Dynamic, "dynamic"),
     ];
+
+    /// Whether the plan is made before any task runs (every policy but `dynamic`).
+    pub fn is_static(self) -> bool {
+        self != Policy::Dynamic
+    }
 
     /// The name used on the command line and in reports.
     pub fn name(self) -> &'static str {
@@ -60,7 +74,7 @@ impl fmt::Display for Policy {
 
 /// The name given is not a policy.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown schedule '{0}' (expected one of: lpt, block, cyclic)")]
+#[error("unknown schedule '{0}' (expected one of: lpt, block, cyclic, dynamic)")]
 pub struct UnknownPolicy(pub String);
 
 impl FromStr for Policy {
@@ -87,7 +101,8 @@ pub struct Assigned {
 /// Returns, for each rank, its tasks in the order each lane should run them.
 ///
 /// # Panics
-/// If `lanes` is empty or any rank has zero lanes.
+/// If `lanes` is empty or any rank has zero lanes, or for [`Policy::Dynamic`], which has no
+/// plan made in advance.
 ///
 /// # Examples
 /// ```
@@ -103,6 +118,7 @@ pub fn assign(durations: &[f64], policy: Policy, lanes: &[usize]) -> Vec<Vec<Ass
     let mut put = |(rank, lane): (usize, usize), id: usize| plan[rank].push(Assigned { id, lane });
     let n = durations.len();
     match policy {
+        Policy::Dynamic => panic!("the dynamic schedule is not planned in advance"),
         Policy::Block => {
             let workers = rank_major(lanes);
             let w = workers.len();
@@ -231,7 +247,7 @@ mod tests {
 
     #[test]
     fn every_policy_assigns_every_task_once() {
-        for (policy, _) in Policy::ALL {
+        for (policy, _) in Policy::ALL.into_iter().filter(|(p, _)| p.is_static()) {
             for n in [0, 1, 5, 16, 100] {
                 for lanes in [vec![1], vec![2, 2], vec![3, 1, 2], vec![8; 7], vec![1; 64]] {
                     let d = pseudo_random(n, n as u64 + 1);
