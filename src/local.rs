@@ -179,40 +179,54 @@ where
 
 /// A queue of tasks that the pool's threads drain: the local end of the dynamic schedule. The
 /// main thread fills it on ranks other than 0; on rank 0 the threads refill it themselves.
+///
+/// It is filled on demand: [`Feed::wait_for_demand`] returns when more threads are waiting for a
+/// task than there are tasks queued, so a rank never hoards tasks that another rank's idle
+/// threads could run.
 pub struct Feed<T> {
-    state: Mutex<(VecDeque<T>, bool)>,
+    state: Mutex<FeedState<T>>,
     changed: Condvar,
+}
+
+struct FeedState<T> {
+    items: VecDeque<T>,
+    closed: bool,
+    waiting: usize,
 }
 
 impl<T> Default for Feed<T> {
     fn default() -> Self {
         Feed {
-            state: Mutex::new((VecDeque::new(), false)),
+            state: Mutex::new(FeedState {
+                items: VecDeque::new(),
+                closed: false,
+                waiting: 0,
+            }),
             changed: Condvar::new(),
         }
     }
 }
 
 impl<T> Feed<T> {
-    fn lock(&self) -> MutexGuard<'_, (VecDeque<T>, bool)> {
+    fn lock(&self) -> MutexGuard<'_, FeedState<T>> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Adds tasks at the back.
     pub fn push_many(&self, items: impl IntoIterator<Item = T>) {
-        self.lock().0.extend(items);
+        self.lock().items.extend(items);
         self.changed.notify_all();
     }
 
     /// No more tasks will come: threads waiting in [`Feed::pop`] get `None` once it is empty.
     pub fn close(&self) {
-        self.lock().1 = true;
+        self.lock().closed = true;
         self.changed.notify_all();
     }
 
     /// Tasks queued now.
     pub fn len(&self) -> usize {
-        self.lock().0.len()
+        self.lock().items.len()
     }
 
     /// Whether no task is queued now.
@@ -220,9 +234,16 @@ impl<T> Feed<T> {
         self.len() == 0
     }
 
+    /// Threads waiting in [`Feed::pop`] beyond the tasks queued: how many more tasks would be
+    /// taken at once.
+    pub fn demand(&self) -> usize {
+        let state = self.lock();
+        state.waiting.saturating_sub(state.items.len())
+    }
+
     /// Whether [`Feed::close`] was called.
     pub fn is_closed(&self) -> bool {
-        self.lock().1
+        self.lock().closed
     }
 
     /// Takes the next task, waiting while the queue is empty and open; `None` when closed and
@@ -230,26 +251,31 @@ impl<T> Feed<T> {
     pub fn pop(&self) -> Option<T> {
         let mut state = self.lock();
         loop {
-            if let Some(item) = state.0.pop_front() {
-                drop(state);
-                self.changed.notify_all();
+            if let Some(item) = state.items.pop_front() {
                 return Some(item);
             }
-            if state.1 {
+            if state.closed {
                 return None;
             }
+            state.waiting += 1;
+            self.changed.notify_all();
             state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+            state.waiting -= 1;
         }
     }
 
-    /// Waits up to `timeout` until fewer than `low` tasks are queued; returns the queue length.
-    pub fn wait_below(&self, low: usize, timeout: Duration) -> usize {
+    /// Waits up to `timeout` until more threads wait in [`Feed::pop`] than tasks are queued;
+    /// returns whether they do.
+    pub fn wait_for_demand(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         let mut state = self.lock();
-        while state.0.len() >= low {
+        loop {
+            if state.waiting > state.items.len() {
+                return true;
+            }
             let now = Instant::now();
             if now >= deadline {
-                break;
+                return false;
             }
             state = self
                 .changed
@@ -257,7 +283,6 @@ impl<T> Feed<T> {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
-        state.0.len()
     }
 }
 
@@ -354,7 +379,7 @@ mod tests {
                 )
             });
             for batch in 0..10u32 {
-                feed.wait_below(3, Duration::from_millis(100));
+                while !feed.wait_for_demand(Duration::from_millis(100)) {}
                 feed.push_many(batch * 100..batch * 100 + 100);
             }
             feed.close();

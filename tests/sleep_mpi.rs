@@ -2,45 +2,7 @@
 
 mod common;
 
-use common::{alone, mpirun, read_h5, Scratch, CLASSIC};
-use serde_json::Value;
-
-fn f(v: &Value) -> f64 {
-    v.as_f64().unwrap_or_else(|| panic!("{v} is not a number"))
-}
-
-/// Checks a sleep report against the durations it was given and the job's shape.
-fn check_report(report: &Value, durations: &[f64], ranks: usize, threads: usize) {
-    assert_eq!(report["command"], "sleep");
-    assert_eq!(report["ranks"], ranks);
-    assert_eq!(report["threads_per_rank"], threads);
-    assert_eq!(report["workers"], ranks * threads);
-    let tasks = report["tasks"].as_array().expect("tasks[]");
-    assert_eq!(tasks.len(), durations.len());
-    for (i, t) in tasks.iter().enumerate() {
-        assert_eq!(t["id"], i, "records are ordered by id");
-        assert_eq!(f(&t["duration_s"]), durations[i]);
-        assert!(t["rank"].as_u64().unwrap() < ranks as u64);
-        assert!(t["thread"].as_u64().unwrap() < threads as u64);
-        assert_eq!(t["result"], format!("Sleep time {:?}", durations[i]));
-        let (start, end) = (f(&t["start_s"]), f(&t["end_s"]));
-        assert!(
-            start >= 0.0 && end >= start + durations[i],
-            "task {i}: {start}..{end}"
-        );
-    }
-    let total: f64 = durations.iter().sum();
-    let longest = durations.iter().copied().fold(0.0, f64::max);
-    let ideal = longest.max(total / (ranks * threads) as f64);
-    assert!((f(&report["total_sleep_s"]) - total).abs() < 1e-9);
-    assert!((f(&report["ideal_s"]) - ideal).abs() < 1e-12);
-    let wall = f(&report["wall_s"]);
-    assert!(wall >= ideal, "wall {wall} below the lower bound {ideal}");
-    assert!(f(&report["makespan_s"]) <= wall);
-    assert!((f(&report["speedup"]) - total / wall).abs() < 1e-9);
-    assert!((f(&report["efficiency"]) - ideal / wall).abs() < 1e-9);
-    assert_eq!(report["failed"], serde_json::json!([]));
-}
+use common::{alone, check_report, f, mpirun, read_h5, Scratch, CLASSIC};
 
 #[test]
 fn classic_default_on_one_rank_without_a_launcher() {

@@ -219,8 +219,8 @@ impl Running<'_> {
     }
 
     /// The dynamic schedule: rank 0's threads take chunks from the cursor directly while its main
-    /// thread answers the other ranks' requests; the other ranks' main threads keep their local
-    /// queue fed by asking rank 0 whenever fewer tasks than threads are left in it.
+    /// thread answers the other ranks' requests; the other ranks' main threads ask rank 0 for a
+    /// chunk whenever more of their threads wait for work than tasks are queued.
     fn dynamic<C: Comm + ?Sized>(
         &self,
         comm: &C,
@@ -231,19 +231,18 @@ impl Running<'_> {
         let pulled = if let Some(lanes) = lanes {
             let durations = &config.durations;
             let cursor = Mutex::new(Guided::new(durations.len(), lanes.iter().sum()));
-            let take = |threads: usize| -> Vec<TaskSpec> {
-                let range = cursor
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .take(threads);
+            let take = |threads: usize, waiting: usize| -> Vec<TaskSpec> {
+                let mut cursor = cursor.lock().unwrap_or_else(|e| e.into_inner());
+                let range = cursor.take_at_least(threads, waiting);
                 range.map(|id| spec(durations, id, 0)).collect()
             };
             // Rank 0's threads share one local queue like every other rank's, and refill it from
-            // the cursor themselves when it runs low, in chunks for all of its threads.
+            // the cursor themselves when a thread finds it empty, in chunks for all its threads.
             let feed = Feed::default();
             let next = || {
-                if feed.len() < lanes[0] && !feed.is_closed() {
-                    let chunk = take(lanes[0]);
+                if feed.is_empty() && !feed.is_closed() {
+                    // The threads already waiting, and this one.
+                    let chunk = take(lanes[0], feed.demand() + 1);
                     if chunk.is_empty() {
                         feed.close();
                     } else {
@@ -256,27 +255,32 @@ impl Running<'_> {
                 let workers = s.spawn(|| {
                     local::run_pulled(self.pool, next, self.epoch, &self.done, sleep_task)
                 });
-                self.follow(comm, progress, &|| workers.is_finished(), &mut |src, _| {
-                    comm.send(src, TAG_CHUNK, &wire::encode(&take(lanes[src])));
-                });
+                self.follow(
+                    comm,
+                    progress,
+                    &|| workers.is_finished(),
+                    &mut |src, waiting| {
+                        comm.send(src, TAG_CHUNK, &wire::encode(&take(lanes[src], waiting)));
+                    },
+                );
                 workers
                     .join()
                     .expect("task panics are caught in the workers")
             })
         } else {
             let feed = Feed::default();
-            let low = self.pool.current_num_threads();
             let pulled = std::thread::scope(|s| {
                 let workers = s.spawn(|| {
                     let next = || feed.pop().into_iter().collect();
                     local::run_pulled(self.pool, next, self.epoch, &self.done, sleep_task)
                 });
                 loop {
-                    if feed.wait_below(low, Duration::from_millis(100)) >= low {
+                    if !feed.wait_for_demand(Duration::from_millis(100)) {
                         continue;
                     }
                     let finished = self.done.load(Ordering::Relaxed) as u64;
-                    comm.send(0, TAG_REQUEST, &wire::encode(&finished));
+                    let request = vec![finished, feed.demand() as u64];
+                    comm.send(0, TAG_REQUEST, &wire::encode(&request));
                     let chunk: Vec<TaskSpec> = wire::decode(&comm.recv(0, TAG_CHUNK))
                         .unwrap_or_else(|e| comm.abort(1, &format!("bad chunk from rank 0: {e}")));
                     if chunk.is_empty() {
@@ -300,19 +304,25 @@ impl Running<'_> {
 
     /// Rank 0's main thread while tasks run: answers requests with `serve`, collects the other
     /// ranks' "finished" messages, and shows progress, until every rank and the local threads
-    /// are done. Sleeps briefly (50 µs, backing off to 2 ms) when there is nothing to do, so its
+    /// are done. Sleeps briefly (50 µs, backing off to 250 µs) when there is nothing to do, so its
     /// own worker threads keep the cores.
     fn follow<C: Comm + ?Sized>(
         &self,
         comm: &C,
         progress: &mut Option<Progress>,
         local_finished: &dyn Fn() -> bool,
-        serve: &mut dyn FnMut(usize, Vec<u8>),
+        serve: &mut dyn FnMut(usize, usize),
     ) {
         let count = |bytes: &[u8], src: usize| -> usize {
             wire::decode::<u64>(bytes)
                 .unwrap_or_else(|e| comm.abort(1, &format!("bad count from rank {src}: {e}")))
                 as usize
+        };
+        let request = |bytes: &[u8], src: usize| -> (usize, usize) {
+            match wire::decode::<Vec<u64>>(bytes).as_deref() {
+                Ok([finished, waiting]) => (*finished as usize, *waiting as usize),
+                _ => comm.abort(1, &format!("bad request from rank {src}")),
+            }
         };
         let mut remote = vec![0usize; comm.size()];
         let mut finished = 0;
@@ -320,8 +330,9 @@ impl Running<'_> {
         loop {
             let mut busy = false;
             while let Some((src, payload)) = comm.try_recv_any(TAG_REQUEST) {
-                remote[src] = count(&payload, src);
-                serve(src, payload);
+                let (finished, waiting) = request(&payload, src);
+                remote[src] = finished;
+                serve(src, waiting);
                 busy = true;
             }
             while let Some((src, payload)) = comm.try_recv_any(TAG_FINISHED) {
@@ -339,7 +350,7 @@ impl Running<'_> {
                 pause = Duration::from_micros(50);
             } else {
                 std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(2));
+                pause = (pause * 2).min(Duration::from_micros(250));
             }
         }
     }

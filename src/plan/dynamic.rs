@@ -16,7 +16,7 @@
 use crate::world::Tag;
 use std::ops::Range;
 
-/// A rank asks rank 0 for work; payload: tasks it has finished so far (u64).
+/// A rank asks rank 0 for work; payload: `[finished so far, threads waiting for work]` (u64s).
 pub const TAG_REQUEST: Tag = 200;
 /// Rank 0's answer: a chunk of task descriptors; empty when no work is left.
 pub const TAG_CHUNK: Tag = 201;
@@ -57,9 +57,16 @@ impl Guided {
     /// assert_eq!(g.take(2), 7..19);  // ⌈93 · 2 / 16⌉
     /// ```
     pub fn take(&mut self, threads: usize) -> Range<usize> {
+        self.take_at_least(threads, 1)
+    }
+
+    /// As [`Guided::take`], but at least `waiting` tasks (while that many remain): a rank whose
+    /// `waiting` threads are idle gets one task for each in a single round trip, which is what
+    /// greedy list scheduling would give them.
+    pub fn take_at_least(&mut self, threads: usize, waiting: usize) -> Range<usize> {
         let remaining = self.remaining();
         let share = (remaining * threads.max(1)).div_ceil(4 * self.workers);
-        let size = share.clamp(remaining.min(1), remaining);
+        let size = share.max(waiting).clamp(remaining.min(1), remaining);
         let chunk = self.next..self.next + size;
         self.next += size;
         chunk
@@ -90,6 +97,15 @@ mod tests {
                 assert_eq!(*sizes.last().unwrap(), 1, "the last chunk is a single task");
             }
         }
+    }
+
+    #[test]
+    fn idle_threads_get_a_task_each() {
+        let mut g = Guided::new(16, 16);
+        assert_eq!(g.take(8), 0..2);
+        assert_eq!(g.take_at_least(8, 8), 2..10);
+        assert_eq!(g.take_at_least(8, 100), 10..16);
+        assert!(g.take_at_least(8, 3).is_empty());
     }
 
     #[test]
