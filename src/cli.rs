@@ -52,9 +52,10 @@ pub enum Command {
     /// Run sleep tasks of uneven length on ranks x threads workers (the classic example).
     ///
     /// Rank 0 assigns the tasks to the W = ranks x threads workers with the chosen schedule and
-    /// scatters them; every worker sleeps through its tasks; rank 0 gathers one record per task
-    /// and reports wall time, the ideal makespan max(longest task, total / W), speedup and
-    /// efficiency (ideal / wall).
+    /// scatters them (or, with --schedule dynamic, hands out chunks as ranks ask for work); every
+    /// worker sleeps through its tasks; rank 0 shows progress on stderr, gathers one record per
+    /// task and reports wall time, the ideal makespan max(longest task, total / W), speedup,
+    /// efficiency (ideal / wall) and each rank's busy and idle time.
     Sleep(SleepArgs),
     /// Multiply pairs of random matrices and sum the products (the classic example).
     ///
