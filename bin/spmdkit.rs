@@ -3,11 +3,13 @@
 use anyhow::Context;
 use clap::{ColorChoice, CommandFactory, FromArgMatches};
 use spmdkit::cli::{Cli, Command, MatrixConfig, SleepConfig};
-use spmdkit::world::{agree, Comm, World};
+use spmdkit::world::{agree, same_command, Comm, World};
 use spmdkit::{h5, jobs, Error};
+use std::panic::{self, AssertUnwindSafe};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    quiet_task_panics();
     let world = match World::init() {
         Ok(w) => w,
         Err(e) => {
@@ -18,6 +20,16 @@ fn main() -> ExitCode {
         }
     };
     let comm = world.comm();
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if let Err(e) = same_command(comm, &args) {
+        if comm.rank() == 0 {
+            eprintln!("spmdkit: error: {e}");
+        }
+        return ExitCode::from(e.exit_code);
+    }
     // Under mpirun a rank's stdout is a pseudo-terminal even when the user redirects it to a
     // file: colour only a process started by hand.
     let color = if comm.backend() == "mpi" {
@@ -30,9 +42,19 @@ fn main() -> ExitCode {
         .try_get_matches()
         .and_then(|m| Cli::from_arg_matches(&m));
     let code = match parsed {
-        Ok(cli) => match run(comm, cli) {
-            Ok(code) => code,
-            Err(e) => report_error(comm, &e),
+        // A panic that escapes the workload (not a task's, which are caught and reported) must
+        // not unwind into MPI_Finalize while other ranks wait for this one: abort the job.
+        Ok(cli) => match panic::catch_unwind(AssertUnwindSafe(|| run(comm, cli))) {
+            Ok(Ok(code)) => code,
+            Ok(Err(e)) => report_error(comm, &e),
+            Err(payload) => {
+                let why = spmdkit::local::panic_message(payload.as_ref());
+                if comm.size() > 1 {
+                    comm.abort(1, &format!("panicked: {why}"));
+                }
+                eprintln!("spmdkit: error: panicked: {why}");
+                1
+            }
         },
         // Every rank parses the same arguments; rank 0 alone prints help or the usage error.
         Err(e) => {
@@ -56,6 +78,7 @@ fn run(comm: &dyn Comm, cli: Cli) -> anyhow::Result<u8> {
         Command::Sleep(args) => {
             let local = SleepConfig::from_args(&args, root).map_err(|e| (2, e.to_string()));
             let config = agree(comm, local).map_err(Error::from)?;
+            config.output.iter().for_each(note_stale_partials);
             let Some(report) = jobs::sleep::run(comm, &config).map_err(Error::from)? else {
                 return Ok(0);
             };
@@ -74,6 +97,7 @@ fn run(comm: &dyn Comm, cli: Cli) -> anyhow::Result<u8> {
         Command::Matrix(args) => {
             let local = MatrixConfig::from_args(&args, root).map_err(|e| (2, e.to_string()));
             let config = agree(comm, local).map_err(Error::from)?;
+            config.output.iter().for_each(note_stale_partials);
             let Some(outcome) = jobs::matrix::run(comm, &config).map_err(Error::from)? else {
                 return Ok(0);
             };
@@ -104,6 +128,34 @@ fn run(comm: &dyn Comm, cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
     }
+}
+
+/// Rank 0 mentions temporary files that killed runs left next to the output file.
+fn note_stale_partials(target: &h5::OutputTarget) {
+    for stale in target.stale_partials() {
+        eprintln!(
+            "spmdkit: note: '{}' was left by an interrupted write (its process is gone); it is \
+             safe to delete",
+            stale.display()
+        );
+    }
+}
+
+/// Task panics are caught and reported with the task; print one line for them instead of the
+/// default message and backtrace. Other panics keep the default report.
+fn quiet_task_panics() {
+    let default = panic::take_hook();
+    panic::set_hook(Box::new(move |info| {
+        let worker = std::thread::current()
+            .name()
+            .is_some_and(|n| n.starts_with("spmdkit-worker-"));
+        if worker {
+            let why = spmdkit::local::panic_message(info.payload());
+            eprintln!("spmdkit: a task panicked: {why} (recorded as failed; the others go on)");
+        } else {
+            default(info);
+        }
+    }));
 }
 
 fn print(text: String) {

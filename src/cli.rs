@@ -6,6 +6,7 @@
 //! target). Rank 0 alone reads the task list and checks the output path; every rank resolves its
 //! own thread count, because the environment (Slurm's, rayon's) belongs to each process.
 
+use crate::fault::{BadFault, Fault, Faults};
 use crate::h5::{OutputError, OutputTarget};
 use crate::plan::Policy;
 use clap::{Args, Parser, Subcommand};
@@ -89,6 +90,21 @@ pub struct RunArgs {
     /// few seconds; SPMDKIT_PROGRESS_INTERVAL sets the seconds).
     #[arg(long)]
     pub quiet: bool,
+    /// For testing failure handling (repeatable): panic-task=<id>, abort-rank=<rank>[@<seconds>],
+    /// exit-rank=<rank>, io-error.
+    #[arg(long, value_name = "SPEC")]
+    pub inject_fault: Vec<String>,
+}
+
+impl RunArgs {
+    fn faults(&self) -> Result<Faults, ConfigError> {
+        let faults = self
+            .inject_fault
+            .iter()
+            .map(|s| s.parse::<Fault>())
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Faults(faults))
+    }
 }
 
 /// Options of `spmdkit sleep`.
@@ -233,6 +249,9 @@ pub enum ConfigError {
         /// The variable that overrides it.
         var: &'static str,
     },
+    /// An `--inject-fault` value is not a fault.
+    #[error(transparent)]
+    Fault(#[from] BadFault),
     /// The schedule is not one of the policies.
     #[error("--schedule: {0}")]
     Schedule(#[from] crate::plan::UnknownPolicy),
@@ -405,6 +424,8 @@ pub struct SleepConfig {
     pub quiet: bool,
     /// Where rank 0 writes the HDF5 file.
     pub output: Option<OutputTarget>,
+    /// Injected faults (testing).
+    pub faults: Faults,
 }
 
 impl SleepConfig {
@@ -422,6 +443,7 @@ impl SleepConfig {
             json: args.run.json,
             quiet: args.run.quiet,
             output: None,
+            faults: args.run.faults()?,
         };
         if is_root {
             config.durations = match (&args.durations, &args.tasks_file) {
@@ -457,6 +479,8 @@ pub struct MatrixConfig {
     pub output: Option<OutputTarget>,
     /// Store the inputs in the HDF5 file.
     pub save_inputs: bool,
+    /// Injected faults (testing).
+    pub faults: Faults,
 }
 
 impl MatrixConfig {
@@ -529,6 +553,7 @@ impl MatrixConfig {
                 None
             },
             save_inputs: args.save_inputs,
+            faults: args.run.faults()?,
         })
     }
 
@@ -539,8 +564,9 @@ impl MatrixConfig {
 }
 
 fn output_target(run: &RunArgs) -> Result<Option<OutputTarget>, ConfigError> {
+    let io_error = run.faults()?.io_error();
     Ok(match &run.output {
-        Some(path) => Some(OutputTarget::check(path, run.force)?),
+        Some(path) => Some(OutputTarget::check(path, run.force)?.fail_part_way(io_error)),
         None => None,
     })
 }

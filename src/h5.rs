@@ -66,6 +66,7 @@ impl OutputError {
 pub struct OutputTarget {
     path: PathBuf,
     force: bool,
+    fail_part_way: bool,
 }
 
 impl OutputTarget {
@@ -92,6 +93,7 @@ impl OutputTarget {
         let target = OutputTarget {
             path: path.to_path_buf(),
             force,
+            fail_part_way: false,
         };
         let probe = target.partial_path();
         OpenOptions::new()
@@ -105,6 +107,43 @@ impl OutputTarget {
             })?;
         let _ = std::fs::remove_file(&probe);
         Ok(target)
+    }
+
+    /// Makes [`OutputTarget::write_with`] fail after the content is written but before the file
+    /// is published, when `yes` (the `io-error` injected fault).
+    pub fn fail_part_way(mut self, yes: bool) -> Self {
+        self.fail_part_way = yes;
+        self
+    }
+
+    /// Temporary files of earlier writes to the same name whose process is gone: left by a run
+    /// that was killed while writing. They are never reused or overwritten (each run writes under
+    /// its own pid), only reported, so the user can delete them.
+    pub fn stale_partials(&self) -> Vec<PathBuf> {
+        let Some(name) = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+        else {
+            return Vec::new();
+        };
+        let prefix = format!("{name}.spmdkit-partial-");
+        let Ok(entries) = std::fs::read_dir(directory_of(&self.path)) else {
+            return Vec::new();
+        };
+        let mut stale: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .filter(|e| {
+                let file = e.file_name().to_string_lossy().into_owned();
+                match file.strip_prefix(&prefix).map(str::parse::<u32>) {
+                    Some(Ok(pid)) => !Path::new(&format!("/proc/{pid}")).exists(),
+                    _ => false,
+                }
+            })
+            .map(|e| e.path())
+            .collect();
+        stale.sort();
+        stale
     }
 
     /// The requested file name.
@@ -139,6 +178,11 @@ impl OutputTarget {
         };
         let file = hdf5::File::create(&partial.0).map_err(|e| fail(e.to_string()))?;
         fill(&file).map_err(|e| fail(e.to_string()))?;
+        if self.fail_part_way {
+            return Err(fail(
+                "injected fault: I/O error part-way through the write".into(),
+            ));
+        }
         file.close().map_err(|e| fail(e.to_string()))?;
         std::fs::File::open(&partial.0)
             .and_then(|f| f.sync_all())
@@ -356,6 +400,22 @@ mod tests {
             OutputTarget::check(&missing, false),
             Err(OutputError::NoDirectory { .. })
         ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn stale_partials_of_dead_processes_are_found() {
+        let dir = scratch("stale");
+        let path = dir.join("d.h5");
+        let target = OutputTarget::check(&path, false).unwrap();
+        // pid 4194305 is above Linux's pid_max limit: no such process can exist.
+        let dead = dir.join("d.h5.spmdkit-partial-4194305");
+        let alive = dir.join(format!("d.h5.spmdkit-partial-{}", std::process::id()));
+        let other = dir.join("e.h5.spmdkit-partial-4194305");
+        for f in [&dead, &alive, &other] {
+            std::fs::write(f, b"x").unwrap();
+        }
+        assert_eq!(target.stale_partials(), vec![dead]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

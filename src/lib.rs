@@ -14,6 +14,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod fault;
 pub mod h5;
 pub mod jobs;
 pub mod local;

@@ -12,7 +12,9 @@ use std::process::Command;
 const HOSTS: usize = 3;
 
 fn script(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/multihost").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/multihost")
+        .join(name)
 }
 
 /// The test hosts; removed when dropped, also when a test fails.
@@ -95,14 +97,19 @@ fn is_root() -> bool {
 #[test]
 fn info_sleep_and_matrix_across_three_hosts() {
     if !is_root() {
-        assert!(std::env::var("CI").is_err(), "CI must run the multi-host test as root");
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must run the multi-host test as root"
+        );
         eprintln!("SKIPPED: the multi-host test needs root for network namespaces");
         return;
     }
     let hosts = TestHosts::up(HOSTS);
     let dir = Scratch::new("multihost");
     let hostfile = dir.path("hosts");
-    let lines: String = (1..=HOSTS).map(|i| format!("{} slots=1\n", TestHosts::host(i))).collect();
+    let lines: String = (1..=HOSTS)
+        .map(|i| format!("{} slots=1\n", TestHosts::host(i)))
+        .collect();
     std::fs::write(&hostfile, lines).unwrap();
 
     // info: one rank on each host, each seeing its own host name.
@@ -123,7 +130,9 @@ fn info_sleep_and_matrix_across_three_hosts() {
     common::check_report(&report, &common::CLASSIC, HOSTS, 6);
 
     // matrix: the partial sums cross the links, and the digest is the single-rank digest.
-    let args = ["matrix", "--count", "6", "--size", "300", "--seed", "11", "--json"];
+    let args = [
+        "matrix", "--count", "6", "--size", "300", "--seed", "11", "--json",
+    ];
     let before: Vec<(u64, u64)> = (1..=HOSTS).map(TestHosts::traffic).collect();
     let out = dir.path("m.h5");
     let mut with_output = args.to_vec();
@@ -138,16 +147,31 @@ fn info_sleep_and_matrix_across_three_hosts() {
     let bytes = 300 * 300 * 8;
     // Ranks 1 and 2 (hosts 2 and 3) each send their partial sum to rank 0 (host 1).
     for (i, (b, a)) in before.iter().zip(&after).enumerate().skip(1) {
-        assert!(a.0 - b.0 >= bytes, "host {} sent only {} bytes", i + 1, a.0 - b.0);
+        assert!(
+            a.0 - b.0 >= bytes,
+            "host {} sent only {} bytes",
+            i + 1,
+            a.0 - b.0
+        );
     }
-    assert!(after[0].1 - before[0].1 >= bytes, "host 1 received only {} bytes", after[0].1 - before[0].1);
+    assert!(
+        after[0].1 - before[0].1 >= bytes,
+        "host 1 received only {} bytes",
+        after[0].1 - before[0].1
+    );
     let single = alone(&args, &[]);
     single.assert_code(0);
-    assert_eq!(matrix["result"]["digest"], single.json()["result"]["digest"]);
+    assert_eq!(
+        matrix["result"]["digest"],
+        single.json()["result"]["digest"]
+    );
     assert_eq!(dir.entries(), vec!["hosts", "m.h5"]);
 
     drop(hosts);
     let left = Command::new("ip").args(["netns", "list"]).output().unwrap();
-    assert!(!String::from_utf8_lossy(&left.stdout).contains("spmdk-"), "namespaces removed");
+    assert!(
+        !String::from_utf8_lossy(&left.stdout).contains("spmdk-"),
+        "namespaces removed"
+    );
     dir.done();
 }

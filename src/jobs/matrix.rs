@@ -91,12 +91,16 @@ pub fn run<C: Comm + ?Sized>(
 
     comm.barrier();
     let start = Instant::now();
+    config.faults.arm(comm.rank());
     let (mut t_generate, mut t_multiply, mut t_reduce) = (0.0, 0.0, 0.0);
     let mut partial = Partial::new();
     if hi > lo {
         let mut a = vec![0.0; len];
         let mut b = vec![0.0; len];
         for k in lo..hi {
+            if config.faults.task_panics(k) {
+                panic!("injected fault: pair {k} panics");
+            }
             let t = Instant::now();
             matrix::generate(config.seed, 2 * k as u64, &mut a);
             matrix::generate(config.seed, 2 * k as u64 + 1, &mut b);
@@ -179,6 +183,7 @@ mod tests {
             json: true,
             output: None,
             save_inputs: false,
+            faults: crate::fault::Faults::default(),
         }
     }
 

@@ -11,6 +11,7 @@
 //!    (`dynamic`, see [`plan::dynamic`]); rank 0 follows progress, then gathers the records.
 
 use crate::cli::SleepConfig;
+use crate::fault::Faults;
 use crate::local::{self, Feed};
 use crate::plan::dynamic::{Guided, TAG_CHUNK, TAG_FINISHED, TAG_REQUEST};
 use crate::plan::{self, Assigned};
@@ -127,10 +128,12 @@ pub fn run<C: Comm + ?Sized>(
 
     comm.barrier();
     let epoch = Instant::now();
+    config.faults.arm(comm.rank());
     let run = Running {
         pool: &pool,
         epoch,
         done: AtomicUsize::new(0),
+        faults: &config.faults,
     };
     let done = if config.schedule.is_static() {
         run.lanes(comm, &mine, &mut progress)
@@ -159,7 +162,10 @@ fn spec(durations: &[f64], id: usize, lane: usize) -> TaskSpec {
     }
 }
 
-fn sleep_task(t: &TaskSpec) -> String {
+fn sleep_task(t: &TaskSpec, faults: &Faults) -> String {
+    if faults.task_panics(t.id) {
+        panic!("injected fault: task {} panics", t.id);
+    }
     std::thread::sleep(Duration::from_secs_f64(t.duration_s));
     sleep_result(t.duration_s)
 }
@@ -180,6 +186,7 @@ struct Running<'p> {
     pool: &'p rayon::ThreadPool,
     epoch: Instant,
     done: AtomicUsize,
+    faults: &'p Faults,
 }
 
 impl Running<'_> {
@@ -199,7 +206,7 @@ impl Running<'_> {
                     |t| t.lane,
                     self.epoch,
                     &self.done,
-                    sleep_task,
+                    |t| sleep_task(t, self.faults),
                 )
             });
             if comm.rank() == 0 {
@@ -253,7 +260,9 @@ impl Running<'_> {
             };
             std::thread::scope(|s| {
                 let workers = s.spawn(|| {
-                    local::run_pulled(self.pool, next, self.epoch, &self.done, sleep_task)
+                    local::run_pulled(self.pool, next, self.epoch, &self.done, |t| {
+                        sleep_task(t, self.faults)
+                    })
                 });
                 self.follow(
                     comm,
@@ -272,7 +281,9 @@ impl Running<'_> {
             let pulled = std::thread::scope(|s| {
                 let workers = s.spawn(|| {
                     let next = || feed.pop().into_iter().collect();
-                    local::run_pulled(self.pool, next, self.epoch, &self.done, sleep_task)
+                    local::run_pulled(self.pool, next, self.epoch, &self.done, |t| {
+                        sleep_task(t, self.faults)
+                    })
                 });
                 loop {
                     if !feed.wait_for_demand(Duration::from_millis(100)) {
@@ -466,6 +477,7 @@ mod tests {
             json: false,
             quiet: true,
             output: None,
+            faults: Faults::default(),
         }
     }
 

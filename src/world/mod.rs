@@ -278,6 +278,38 @@ pub fn agree<C: Comm + ?Sized, T>(comm: &C, local: Result<T, (u8, String)>) -> R
     }
 }
 
+/// Checks that every rank runs the same spmdkit version with the same arguments (the program
+/// path aside, which may differ between nodes). A rank started differently (an MPMD launch, a
+/// stale binary on one node) would otherwise take other branches and wait forever in another
+/// collective.
+///
+/// # Collective
+/// Every rank must call it.
+///
+/// # Errors
+/// The first rank whose command differs from rank 0's, with both commands; every rank gets it.
+pub fn same_command<C: Comm + ?Sized>(comm: &C, args: &[String]) -> Result<(), Agreed> {
+    let mut mine = vec![env!("CARGO_PKG_VERSION").to_string()];
+    mine.extend(args.iter().cloned());
+    let root = crate::scatter::broadcast(comm, 0, (comm.rank() == 0).then_some(&mine));
+    let local = if root == mine {
+        Ok(())
+    } else {
+        Err((
+            2,
+            format!(
+                "this rank was started differently from rank 0: spmdkit {} with {:?}, rank 0 runs \
+                 spmdkit {} with {:?}; every rank must run the same build with the same arguments",
+                mine[0],
+                &mine[1..],
+                root.first().map(String::as_str).unwrap_or("?"),
+                root.get(1..).unwrap_or(&[])
+            ),
+        ))
+    };
+    agree(comm, local)
+}
+
 /// Why this process could not join its job.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -1,0 +1,167 @@
+//! Fault injection, for testing how spmdkit fails: `--inject-fault SPEC`, repeatable.
+//!
+//! | SPEC | what happens |
+//! |---|---|
+//! | `panic-task=<id>` | sleep task `<id>` panics (matrix: the rank computing pair `<id>` panics) |
+//! | `abort-rank=<r>[@<seconds>]` | rank `<r>`'s process aborts (SIGABRT), when the work starts or that many seconds later |
+//! | `exit-rank=<r>` | rank `<r>` exits with code 3 when the work starts, without telling MPI |
+//! | `io-error` | writing the output file fails part-way |
+//!
+//! Faults are armed after the configuration has been agreed on, so they test failures while
+//! running, not bad input.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// One injected fault.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// The task (sleep) or pair (matrix) with this index panics.
+    PanicTask(usize),
+    /// This rank's process aborts, optionally after a delay.
+    AbortRank {
+        /// The rank.
+        rank: usize,
+        /// Seconds after the work starts; `None` for at once.
+        after: Option<f64>,
+    },
+    /// This rank exits with code 3 without finalising MPI.
+    ExitRank(usize),
+    /// Writing the output file fails part-way.
+    IoError,
+}
+
+/// A `--inject-fault` value that is not a fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "--inject-fault '{0}' is not a fault (expected panic-task=<id>, abort-rank=<rank>[@<seconds>], \
+     exit-rank=<rank> or io-error)"
+)]
+pub struct BadFault(pub String);
+
+impl FromStr for Fault {
+    type Err = BadFault;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || BadFault(s.to_string());
+        let number = |v: &str| v.trim().parse::<usize>().map_err(|_| bad());
+        match s.split_once('=') {
+            None if s == "io-error" => Ok(Fault::IoError),
+            Some(("panic-task", v)) => Ok(Fault::PanicTask(number(v)?)),
+            Some(("exit-rank", v)) => Ok(Fault::ExitRank(number(v)?)),
+            Some(("abort-rank", v)) => {
+                let (rank, after) = match v.split_once('@') {
+                    Some((r, t)) => {
+                        let t: f64 = t.trim().parse().map_err(|_| bad())?;
+                        if !t.is_finite() || t < 0.0 {
+                            return Err(bad());
+                        }
+                        (number(r)?, Some(t))
+                    }
+                    None => (number(v)?, None),
+                };
+                Ok(Fault::AbortRank { rank, after })
+            }
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::PanicTask(id) => write!(f, "panic-task={id}"),
+            Fault::AbortRank { rank, after: None } => write!(f, "abort-rank={rank}"),
+            Fault::AbortRank {
+                rank,
+                after: Some(t),
+            } => write!(f, "abort-rank={rank}@{t}"),
+            Fault::ExitRank(rank) => write!(f, "exit-rank={rank}"),
+            Fault::IoError => f.write_str("io-error"),
+        }
+    }
+}
+
+/// The faults of one run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Faults(pub Vec<Fault>);
+
+impl Faults {
+    /// Whether task (or pair) `id` must panic.
+    pub fn task_panics(&self, id: usize) -> bool {
+        self.0.contains(&Fault::PanicTask(id))
+    }
+
+    /// Whether the output write must fail.
+    pub fn io_error(&self) -> bool {
+        self.0.contains(&Fault::IoError)
+    }
+
+    /// Arms the faults aimed at `rank`: exits or aborts now, or starts a timer that aborts later.
+    /// Call it when the work starts, after every check has passed.
+    pub fn arm(&self, rank: usize) {
+        for fault in &self.0 {
+            match *fault {
+                Fault::ExitRank(r) if r == rank => {
+                    eprintln!("spmdkit: rank {rank}: injected fault: exiting with code 3 without finalising MPI");
+                    std::process::exit(3);
+                }
+                Fault::AbortRank { rank: r, after } if r == rank => {
+                    let delay = after.unwrap_or(0.0);
+                    let abort = move || {
+                        eprintln!("spmdkit: rank {rank}: injected fault: aborting (SIGABRT) after {delay} s");
+                        std::process::abort();
+                    };
+                    if delay == 0.0 {
+                        abort();
+                    }
+                    std::thread::spawn(move || {
+                        std::thread::sleep(Duration::from_secs_f64(delay));
+                        abort();
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_parse_and_print_back() {
+        for spec in [
+            "panic-task=3",
+            "abort-rank=1",
+            "abort-rank=2@0.5",
+            "exit-rank=0",
+            "io-error",
+        ] {
+            let fault: Fault = spec.parse().unwrap();
+            assert_eq!(fault.to_string(), spec);
+        }
+        for bad in [
+            "",
+            "panic",
+            "panic-task=",
+            "panic-task=x",
+            "abort-rank=1@-1",
+            "abort-rank=1@nan",
+            "io-error=1",
+            "exit-rank=-1",
+        ] {
+            let e = bad.parse::<Fault>().unwrap_err();
+            assert!(e.to_string().contains(&format!("'{bad}'")), "{e}");
+        }
+    }
+
+    #[test]
+    fn queries() {
+        let f = Faults(vec![Fault::PanicTask(2), Fault::IoError]);
+        assert!(f.task_panics(2) && !f.task_panics(1) && f.io_error());
+        assert!(!Faults::default().io_error());
+    }
+}
