@@ -455,6 +455,7 @@ mod tests {
         let again = OutputTarget {
             path: path.clone(),
             force: false,
+            fail_part_way: false,
         };
         assert!(again.write_with(|_| Ok(())).is_err());
         std::fs::remove_dir_all(&dir).unwrap();

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{alone, mpirun, run_bounded, Scratch, HANG_LIMIT};
+use common::{alone, mpirun, run_bounded, run_mpi, Scratch, SessionDir, HANG_LIMIT};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -277,11 +277,8 @@ fn rank_local_problems_are_agreed_on_and_reported_once() {
             "1",
         ])
         .args(extra)
-        .args([bin, "matrix", "--size", "64"])
-        .env("OMPI_MCA_mpi_yield_when_idle", "1")
-        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
-        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
-        let run = run_bounded(cmd, HANG_LIMIT);
+        .args([bin, "matrix", "--size", "64"]);
+        let run = run_mpi(cmd);
         run.assert_code(2);
         assert_eq!(
             run.stderr.matches(needle).count(),
@@ -308,11 +305,8 @@ fn rank_local_problems_are_agreed_on_and_reported_once() {
         "sleep",
         "--durations",
         "0.2",
-    ])
-    .env("OMPI_MCA_mpi_yield_when_idle", "1")
-    .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
-    .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
-    let run = run_bounded(cmd, HANG_LIMIT);
+    ]);
+    let run = run_mpi(cmd);
     run.assert_code(2);
     assert_eq!(
         run.stderr
@@ -350,14 +344,13 @@ fn a_killed_write_never_leaves_a_partial_file_under_the_name() {
     let mut completed = 0;
     for step in 1..=8 {
         std::fs::write(&out, b"old contents").unwrap();
+        let session = SessionDir::new();
         let mut cmd = Command::new("mpirun");
         cmd.args(["--oversubscribe", "-np", "2", common::binary()])
             .args(args)
-            .env("OMPI_MCA_mpi_yield_when_idle", "1")
-            .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
-            .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        session.apply(&mut cmd);
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let mut child = cmd.spawn().unwrap();
         std::thread::sleep(full.mul_f64(step as f64 / 8.0));

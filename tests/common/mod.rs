@@ -53,6 +53,45 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// A session directory base of its own for one `mpirun`, removed when dropped. Open MPI's
+/// launchers share `/tmp/ompi.<host>.<uid>` otherwise, and two of them starting while a third
+/// removes it can fail with "mkdir ... File exists".
+pub struct SessionDir(PathBuf);
+
+impl SessionDir {
+    pub fn new() -> Self {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("spmdkit-ompi-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create a session dir base");
+        SessionDir(dir)
+    }
+
+    /// Sets up `cmd` (an `mpirun`) to use this base and the usual variables for the tests.
+    pub fn apply(&self, cmd: &mut Command) {
+        cmd.env("OMPI_MCA_orte_tmpdir_base", &self.0);
+        // Oversubscribed ranks busy-poll unless told to yield; the tests run on 2 cores.
+        cmd.env("OMPI_MCA_mpi_yield_when_idle", "1");
+        if is_root() {
+            cmd.env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+                .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+        }
+    }
+}
+
+impl Drop for SessionDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs an `mpirun` command line (bounded), with a session directory of its own.
+pub fn run_mpi(mut cmd: Command) -> Run {
+    let session = SessionDir::new();
+    session.apply(&mut cmd);
+    run_bounded(cmd, HANG_LIMIT)
+}
+
 /// `mpirun -np <np> spmdkit <args>`, oversubscribed where needed, with `env` passed to every rank.
 pub fn mpirun(np: usize, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new("mpirun");
@@ -68,13 +107,7 @@ pub fn mpirun(np: usize, args: &[&str], env: &[(&str, &str)]) -> Run {
         cmd.args(["-x", k]);
     }
     cmd.arg(binary()).args(args);
-    // Oversubscribed ranks busy-poll unless told to yield; the tests run on 2 cores.
-    cmd.env("OMPI_MCA_mpi_yield_when_idle", "1");
-    if is_root() {
-        cmd.env("OMPI_ALLOW_RUN_AS_ROOT", "1")
-            .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
-    }
-    run_bounded(cmd, HANG_LIMIT)
+    run_mpi(cmd)
 }
 
 /// `spmdkit <args>` started by hand, with no launcher.
