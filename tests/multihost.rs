@@ -45,6 +45,34 @@ impl TestHosts {
         (read("tx"), read("rx"))
     }
 
+    /// Processes running inside host `i`'s namespace.
+    fn pids(i: usize) -> Vec<i32> {
+        let out = Command::new("ip")
+            .args(["netns", "pids", &Self::host(i)])
+            .output()
+            .expect("ip netns pids");
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    }
+
+    /// Runs `job` while `fault` happens `after` seconds into it.
+    fn with_fault_after(
+        &self,
+        after: f64,
+        fault: impl FnOnce() + Send,
+        job: impl FnOnce() -> Run,
+    ) -> Run {
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                std::thread::sleep(std::time::Duration::from_secs_f64(after));
+                fault();
+            });
+            job()
+        })
+    }
+
     /// `mpirun` on host 1 over every host, with `extra` launcher options and spmdkit `args`.
     fn mpirun(&self, hostfile: &std::path::Path, extra: &[&str], args: &[&str]) -> Run {
         let mut words: Vec<String> = vec![
@@ -166,6 +194,67 @@ fn info_sleep_and_matrix_across_three_hosts() {
         single.json()["result"]["digest"]
     );
     assert_eq!(dir.entries(), vec!["hosts", "m.h5"]);
+
+    // A lost host: its processes killed, then (last, since it breaks the host) its link cut.
+    // Both must end the job within 15 s with an error, however long the tasks would have run.
+    let long = [
+        "sleep",
+        "--threads",
+        "1",
+        "--durations",
+        "20,20,20",
+        "--quiet",
+    ];
+    let killed = hosts.with_fault_after(
+        1.5,
+        || {
+            for pid in TestHosts::pids(3) {
+                // SAFETY: kill has no memory-safety preconditions.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        },
+        || hosts.mpirun(&hostfile, &[], &long),
+    );
+    assert_ne!(killed.code, Some(0), "{}", killed.stderr);
+    assert!(
+        killed.elapsed.as_secs_f64() < 15.0,
+        "took {:?}",
+        killed.elapsed
+    );
+    let keepalive = [
+        "--mca",
+        "oob_tcp_keepalive_time",
+        "1",
+        "--mca",
+        "oob_tcp_keepalive_intvl",
+        "1",
+        "--mca",
+        "oob_tcp_keepalive_probes",
+        "3",
+    ];
+    let cut = hosts.with_fault_after(
+        1.5,
+        || {
+            let mut cmd = Command::new("ip");
+            cmd.args(["-n", &TestHosts::host(3), "link", "set", "mpi0", "down"]);
+            run_bounded(cmd, HANG_LIMIT).assert_code(0);
+        },
+        || hosts.mpirun(&hostfile, &keepalive, &long),
+    );
+    assert_ne!(cut.code, Some(0), "{}", cut.stderr);
+    assert!(cut.elapsed.as_secs_f64() < 15.0, "took {:?}", cut.elapsed);
+    // Nothing of the job survives on the hosts that stayed reachable.
+    for i in 1..=2 {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !TestHosts::pids(i).is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert_eq!(
+            TestHosts::pids(i),
+            Vec::<i32>::new(),
+            "processes left on host {i}"
+        );
+    }
 
     drop(hosts);
     let left = Command::new("ip").args(["netns", "list"]).output().unwrap();
