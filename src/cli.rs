@@ -90,7 +90,8 @@ pub struct RunArgs {
     /// few seconds; SPMDKIT_PROGRESS_INTERVAL sets the seconds).
     #[arg(long)]
     pub quiet: bool,
-    /// For testing failure handling (repeatable): panic-task=ID, abort-rank=RANK[@SECONDS],
+    /// For testing failure handling (repeatable): panic-task=ID, abort-rank=RANK or
+    /// abort-rank=RANK@SECONDS,
     /// exit-rank=RANK, io-error.
     #[arg(long, value_name = "SPEC")]
     pub inject_fault: Vec<String>,
