@@ -243,6 +243,11 @@ fn info_sleep_and_matrix_across_three_hosts() {
     );
     assert_ne!(cut.code, Some(0), "{}", cut.stderr);
     assert!(cut.elapsed.as_secs_f64() < 15.0, "took {:?}", cut.elapsed);
+    eprintln!(
+        "lost host: processes killed after 1.5 s, job ended after {:?}; link cut after 1.5 s, \
+         job ended after {:?}",
+        killed.elapsed, cut.elapsed
+    );
     // Nothing of the job survives on the hosts that stayed reachable.
     for i in 1..=2 {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
