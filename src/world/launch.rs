@@ -68,15 +68,16 @@ pub fn detect_from(var: impl Fn(&str) -> Option<String>) -> Option<Launch> {
     None
 }
 
-/// Whether every rank of an Open MPI job runs on this node, from the launcher's variables.
-pub fn open_mpi_single_node(var: impl Fn(&str) -> Option<String>) -> bool {
+/// Whether every rank of the job runs on this node, from the launcher's variables: Open MPI's
+/// local size equal to its world size, or a Slurm job step on one node.
+pub fn single_node(var: impl Fn(&str) -> Option<String>) -> bool {
     let number = |k: &str| var(k).and_then(|v| v.trim().parse::<usize>().ok());
     match (
         number("OMPI_COMM_WORLD_SIZE"),
         number("OMPI_COMM_WORLD_LOCAL_SIZE"),
     ) {
         (Some(world), Some(local)) => world == local,
-        _ => false,
+        _ => var("SLURM_STEP_ID").is_some() && number("SLURM_STEP_NUM_NODES") == Some(1),
     }
 }
 
@@ -87,11 +88,13 @@ pub fn open_mpi_single_node(var: impl Fn(&str) -> Option<String>) -> bool {
 /// shared memory. When every rank is on this node (the launcher says local size = world size),
 /// UCX has nothing to offer that shared memory does not, so `ob1` is selected directly
 /// (`OMPI_MCA_pml=ob1`). Multi-node jobs, and any job where the user set `OMPI_MCA_pml`, are left
-/// alone, so a cluster's fast interconnect is never traded for a faster start.
+/// alone, so a cluster's fast interconnect is never traded for a faster start. Only Open MPI
+/// reads the variable.
 ///
 /// Must be called before MPI is initialised, while the process has a single thread.
 pub fn prefer_fast_local_start(var: impl Fn(&str) -> Option<String>) {
-    if var("OMPI_MCA_pml").is_none() && open_mpi_single_node(&var) {
+    let open_mpi = || super::mpi_backend::library_version().starts_with("Open MPI");
+    if var("OMPI_MCA_pml").is_none() && single_node(&var) && open_mpi() {
         std::env::set_var("OMPI_MCA_pml", "ob1");
     }
 }
@@ -148,13 +151,17 @@ mod tests {
             ("OMPI_COMM_WORLD_SIZE", "4"),
             ("OMPI_COMM_WORLD_LOCAL_SIZE", "4"),
         ]);
-        assert!(open_mpi_single_node(one));
+        assert!(single_node(one));
         let two = env(&[
             ("OMPI_COMM_WORLD_SIZE", "4"),
             ("OMPI_COMM_WORLD_LOCAL_SIZE", "2"),
         ]);
-        assert!(!open_mpi_single_node(two));
-        assert!(!open_mpi_single_node(env(&[("PMI_SIZE", "2")])));
+        assert!(!single_node(two));
+        assert!(!single_node(env(&[("PMI_SIZE", "2")])));
+        let step = env(&[("SLURM_STEP_ID", "0"), ("SLURM_STEP_NUM_NODES", "1")]);
+        assert!(single_node(step));
+        let wide = env(&[("SLURM_STEP_ID", "0"), ("SLURM_STEP_NUM_NODES", "3")]);
+        assert!(!single_node(wide));
     }
 
     #[test]
