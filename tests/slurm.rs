@@ -23,7 +23,9 @@ impl Cluster {
         let mut cmd = Command::new(repo("slurm/testcluster.sh"));
         cmd.arg("up").arg(dir);
         run_bounded(cmd, HANG_LIMIT).assert_code(0);
-        Cluster { dir: dir.to_path_buf() }
+        Cluster {
+            dir: dir.to_path_buf(),
+        }
     }
 
     fn command(&self, program: &str) -> Command {
@@ -34,9 +36,17 @@ impl Cluster {
 
     /// Submits `script` from `workdir` with `env` and waits for the job to end; returns the
     /// job's fields (JobState, ExitCode, ...).
-    fn run_job(&self, script: &str, workdir: &Path, env: &[(&str, &str)]) -> HashMap<String, String> {
+    fn run_job(
+        &self,
+        script: &str,
+        workdir: &Path,
+        env: &[(&str, &str)],
+    ) -> HashMap<String, String> {
         let mut submit = self.command("sbatch");
-        submit.arg("--parsable").arg(format!("--chdir={}", workdir.display())).arg(repo(script));
+        submit
+            .arg("--parsable")
+            .arg(format!("--chdir={}", workdir.display()))
+            .arg(repo(script));
         submit.env("OMPI_MCA_mpi_yield_when_idle", "1");
         for (k, v) in env {
             submit.env(k, v);
@@ -57,13 +67,17 @@ impl Cluster {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
             let state = fields.get("JobState").cloned().unwrap_or_default();
-            let running = ["PENDING", "CONFIGURING", "RUNNING", "COMPLETING"].contains(&state.as_str());
+            let running =
+                ["PENDING", "CONFIGURING", "RUNNING", "COMPLETING"].contains(&state.as_str());
             if !running && !state.is_empty() {
                 let mut fields = fields;
                 fields.insert("id".into(), id);
                 return fields;
             }
-            assert!(Instant::now() < deadline, "job {id} still {state} after 120 s");
+            assert!(
+                Instant::now() < deadline,
+                "job {id} still {state} after 120 s"
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -89,7 +103,10 @@ fn read(dir: &Path, name: String) -> String {
 #[test]
 fn batch_scripts_run_on_a_real_slurm_cluster() {
     if !is_root() {
-        assert!(std::env::var("CI").is_err(), "CI must run the Slurm test as root");
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must run the Slurm test as root"
+        );
         eprintln!("SKIPPED: the Slurm test needs root to start munge and the Slurm daemons");
         return;
     }
@@ -103,52 +120,106 @@ fn batch_scripts_run_on_a_real_slurm_cluster() {
     let job = cluster.run_job(
         "slurm/sleep.sbatch",
         &work.0,
-        &[("SPMDKIT", bin), ("SPMDKIT_ARGS", "--durations 0.2,0.1,0.3 --json")],
+        &[
+            ("SPMDKIT", bin),
+            ("SPMDKIT_ARGS", "--durations 0.2,0.1,0.3 --json"),
+        ],
     );
-    assert_eq!((job["JobState"].as_str(), job["ExitCode"].as_str()), ("COMPLETED", "0:0"), "{job:?}");
+    assert_eq!(
+        (job["JobState"].as_str(), job["ExitCode"].as_str()),
+        ("COMPLETED", "0:0"),
+        "{job:?}"
+    );
     let id = &job["id"];
-    let report: serde_json::Value = serde_json::from_str(read(&work.0, format!("spmdkit-sleep-{id}.out")).trim()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(read(&work.0, format!("spmdkit-sleep-{id}.out")).trim()).unwrap();
     assert_eq!(report["ranks"], 2);
-    assert_eq!(report["threads_per_rank"], 4, "threads from SLURM_CPUS_PER_TASK");
+    assert_eq!(
+        report["threads_per_rank"], 4,
+        "threads from SLURM_CPUS_PER_TASK"
+    );
     let h5 = common::read_h5(&work.path(&format!("spmdkit-sleep-{id}.h5")));
     assert_eq!(h5["attrs"]["ranks"], 2);
-    assert_eq!(h5["datasets"]["/tasks/duration_s"]["data"], serde_json::json!([0.2, 0.1, 0.3]));
+    assert_eq!(
+        h5["datasets"]["/tasks/duration_s"]["data"],
+        serde_json::json!([0.2, 0.1, 0.3])
+    );
 
     // The documented mpirun variant inside the allocation, with the dynamic schedule.
     let job = cluster.run_job(
         "slurm/sleep.sbatch",
         &work.0,
-        &[("SPMDKIT", bin), ("LAUNCHER", "mpirun"), ("SPMDKIT_ARGS", "--durations 0.1,0.1,0.1,0.1 --schedule dynamic --json")],
+        &[
+            ("SPMDKIT", bin),
+            ("LAUNCHER", "mpirun"),
+            (
+                "SPMDKIT_ARGS",
+                "--durations 0.1,0.1,0.1,0.1 --schedule dynamic --json",
+            ),
+        ],
     );
-    assert_eq!((job["JobState"].as_str(), job["ExitCode"].as_str()), ("COMPLETED", "0:0"), "{job:?}");
+    assert_eq!(
+        (job["JobState"].as_str(), job["ExitCode"].as_str()),
+        ("COMPLETED", "0:0"),
+        "{job:?}"
+    );
     let out = read(&work.0, format!("spmdkit-sleep-{}.out", job["id"]));
     let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    assert_eq!((report["ranks"].as_u64(), report["schedule"].as_str()), (Some(2), Some("dynamic")));
+    assert_eq!(
+        (report["ranks"].as_u64(), report["schedule"].as_str()),
+        (Some(2), Some("dynamic"))
+    );
 
     // matrix: the digest is the single-rank digest.
     let args = "--count 6 --size 200 --seed 4 --json";
-    let job = cluster.run_job("slurm/matrix.sbatch", &work.0, &[("SPMDKIT", bin), ("SPMDKIT_ARGS", args)]);
-    assert_eq!((job["JobState"].as_str(), job["ExitCode"].as_str()), ("COMPLETED", "0:0"), "{job:?}");
+    let job = cluster.run_job(
+        "slurm/matrix.sbatch",
+        &work.0,
+        &[("SPMDKIT", bin), ("SPMDKIT_ARGS", args)],
+    );
+    assert_eq!(
+        (job["JobState"].as_str(), job["ExitCode"].as_str()),
+        ("COMPLETED", "0:0"),
+        "{job:?}"
+    );
     let out = read(&work.0, format!("spmdkit-matrix-{}.out", job["id"]));
     let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     let mut single_args = vec!["matrix"];
     single_args.extend(args.split(' '));
     let single = alone(&single_args, &[]);
-    assert_eq!(report["result"]["digest"], single.json()["result"]["digest"]);
-    assert!(work.path(&format!("spmdkit-matrix-{}.h5", job["id"])).exists());
+    assert_eq!(
+        report["result"]["digest"],
+        single.json()["result"]["digest"]
+    );
+    assert!(work
+        .path(&format!("spmdkit-matrix-{}.h5", job["id"]))
+        .exists());
 
     // The reduction benchmark writes its CSV where asked.
     let job = cluster.run_job(
         "slurm/bench.sbatch",
         &work.0,
-        &[("SPMDKIT_BENCH", &bench), ("BENCH_ARGS", "--sizes 8,64K --iterations 5")],
+        &[
+            ("SPMDKIT_BENCH", &bench),
+            ("BENCH_ARGS", "--sizes 8,64K --iterations 5"),
+        ],
     );
-    assert_eq!((job["JobState"].as_str(), job["ExitCode"].as_str()), ("COMPLETED", "0:0"), "{job:?}");
+    assert_eq!(
+        (job["JobState"].as_str(), job["ExitCode"].as_str()),
+        ("COMPLETED", "0:0"),
+        "{job:?}"
+    );
     let csv = read(&work.0, format!("spmdkit-bench-{}.csv", job["id"]));
     let rows: Vec<&str> = csv.lines().filter(|l| !l.starts_with('#')).collect();
-    assert_eq!(rows[0], "strategy,ranks,bytes,iterations,rounds,min_s,avg_s,max_s");
+    assert_eq!(
+        rows[0],
+        "strategy,ranks,bytes,iterations,rounds,min_s,avg_s,max_s"
+    );
     assert_eq!(rows.len(), 1 + 2 * 3, "{csv}");
-    assert!(rows[1..].iter().all(|r| r.split(',').nth(1) == Some("4")), "{csv}");
+    assert!(
+        rows[1..].iter().all(|r| r.split(',').nth(1) == Some("4")),
+        "{csv}"
+    );
 
     // Bad input fails the job with spmdkit's exit code, and nothing is written.
     let job = cluster.run_job(
@@ -156,10 +227,62 @@ fn batch_scripts_run_on_a_real_slurm_cluster() {
         &work.0,
         &[("SPMDKIT", bin), ("SPMDKIT_ARGS", "--durations 0.1,-5")],
     );
-    assert_eq!((job["JobState"].as_str(), job["ExitCode"].as_str()), ("FAILED", "2:0"), "{job:?}");
+    assert_eq!(
+        (job["JobState"].as_str(), job["ExitCode"].as_str()),
+        ("FAILED", "2:0"),
+        "{job:?}"
+    );
     let err = read(&work.0, format!("spmdkit-sleep-{}.err", job["id"]));
-    assert_eq!(err.matches("'-5' is not a valid duration").count(), 1, "{err}");
-    assert!(!work.path(&format!("spmdkit-sleep-{}.h5", job["id"])).exists());
+    assert_eq!(
+        err.matches("'-5' is not a valid duration").count(),
+        1,
+        "{err}"
+    );
+    assert!(!work
+        .path(&format!("spmdkit-sleep-{}.h5", job["id"]))
+        .exists());
+
+    // An MPICH build: with srun's pmi2 plugin it runs; with the default pmix plugin its processes
+    // would be unrelated singletons, which spmdkit detects and refuses.
+    if let Ok(mpich) = std::env::var("SPMDKIT_MPICH_BIN") {
+        let env = [
+            ("SPMDKIT", mpich.as_str()),
+            ("SPMDKIT_ARGS", "--durations 0.1,0.2 --json"),
+            ("SRUN_MPI", "pmi2"),
+        ];
+        let job = cluster.run_job("slurm/sleep.sbatch", &work.0, &env);
+        assert_eq!(
+            (job["JobState"].as_str(), job["ExitCode"].as_str()),
+            ("COMPLETED", "0:0"),
+            "{job:?}"
+        );
+        let out = read(&work.0, format!("spmdkit-sleep-{}.out", job["id"]));
+        let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(report["ranks"], 2);
+        assert!(report["mpi_library"].as_str().unwrap().starts_with("MPICH"));
+        let env = [
+            ("SPMDKIT", mpich.as_str()),
+            ("SPMDKIT_ARGS", "--durations 0.1"),
+        ];
+        let job = cluster.run_job("slurm/sleep.sbatch", &work.0, &env);
+        assert_eq!(
+            (job["JobState"].as_str(), job["ExitCode"].as_str()),
+            ("FAILED", "2:0"),
+            "{job:?}"
+        );
+        let err = read(&work.0, format!("spmdkit-sleep-{}.err", job["id"]));
+        assert_eq!(
+            err.matches("launch mistake: Slurm srun started 2 processes")
+                .count(),
+            1,
+            "{err}"
+        );
+    } else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must build the MPICH binary (SPMDKIT_MPICH_BIN)"
+        );
+    }
 
     drop(cluster);
     state.done();

@@ -71,13 +71,14 @@ pub fn library_version() -> String {
     let raw = mpi::environment::library_version()
         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     let clean: String = raw.chars().filter(|&c| c != '\0').collect();
-    clean
+    let first = clean
         .lines()
         .map(str::trim)
         .find(|l| !l.is_empty())
         .unwrap_or("unknown MPI library")
-        .trim_end_matches(',')
-        .to_string()
+        .trim_end_matches(',');
+    // MPICH separates its fields with tabs.
+    first.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The MPI standard version the library implements, e.g. `(3, 1)`.
