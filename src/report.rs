@@ -20,7 +20,7 @@ pub struct TaskRecord {
     pub rank: usize,
     /// The thread (lane) of that rank that ran it.
     pub thread: usize,
-    /// Start on the job's common clock (seconds since all ranks started together).
+    /// Start on the job's common clock (seconds since the first rank left the starting barrier).
     pub start_s: f64,
     /// End on the same clock.
     pub end_s: f64,
@@ -65,7 +65,7 @@ pub struct SleepReport {
     pub tasks: Vec<TaskRecord>,
     /// Sum of all durations: the sequential time.
     pub total_sleep_s: f64,
-    /// From the common start until rank 0 held every record.
+    /// From the common start until rank 0 held every record (same clock as the tasks).
     pub wall_s: f64,
     /// From the common start until the last task ended.
     pub makespan_s: f64,

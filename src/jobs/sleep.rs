@@ -4,9 +4,10 @@
 //!    ([`plan::assign`]) and scatters each rank its task descriptors.
 //! 2. Every rank builds its pool; a failure to start threads on any rank is agreed on, so all
 //!    ranks stop together instead of waiting in the barrier.
-//! 3. A barrier starts the common clock: each rank measures times from the moment it left the
-//!    barrier, so records of different ranks are comparable (to within the barrier's skew,
-//!    microseconds on one node).
+//! 3. A barrier starts the clocks: each rank measures times from the moment it left the barrier.
+//!    At the end rank 0 measures each rank's offset ([`clock_offsets`]) and puts every record on
+//!    one clock whose zero is the first rank's exit from the barrier, so records of different
+//!    ranks are comparable to within microseconds.
 //! 4. Each thread sleeps through its lane (static schedules), or takes chunks as it runs out
 //!    (`dynamic`, see [`plan::dynamic`]); rank 0 follows progress, then gathers the records.
 
@@ -19,7 +20,7 @@ use crate::progress::{Mode, Progress};
 use crate::report::{RankLoad, SleepReport, TaskRecord};
 use crate::scatter;
 use crate::wire::{self, Wire, WireError};
-use crate::world::{agree, Agreed, Comm};
+use crate::world::{agree, clock_offsets, Agreed, Comm};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -143,15 +144,31 @@ pub fn run<C: Comm + ?Sized>(
     if let Some(p) = progress.take() {
         p.finish(if root { config.durations.len() } else { 0 });
     }
+    let offsets = clock_offsets(comm, epoch);
     let gathered = scatter::gather(comm, 0, &done);
     let wall_s = epoch.elapsed().as_secs_f64();
     if !root {
         return Ok(None);
     }
-    let (Some(per_rank), Some(lanes)) = (gathered, lanes) else {
-        unreachable!("rank 0 is the root of both gathers")
+    let (Some(mut per_rank), Some(lanes), Some(offsets)) = (gathered, lanes, offsets) else {
+        unreachable!("rank 0 is the root of the gathers and the clock")
     };
-    Ok(Some(build_report(comm, config, per_rank, lanes, wall_s)))
+    // One clock for all: zero is the moment the first rank left the barrier (the rank whose
+    // clock is furthest ahead of rank 0's); shifting keeps every duration exact.
+    let lead = offsets.iter().copied().fold(0.0, f64::max);
+    for (records, offset) in per_rank.iter_mut().zip(&offsets) {
+        for d in records.iter_mut() {
+            d.start_s += lead - offset;
+            d.end_s += lead - offset;
+        }
+    }
+    Ok(Some(build_report(
+        comm,
+        config,
+        per_rank,
+        lanes,
+        wall_s + lead,
+    )))
 }
 
 fn spec(durations: &[f64], id: usize, lane: usize) -> TaskSpec {

@@ -261,7 +261,11 @@ pub fn check_report(report: &Value, durations: &[f64], ranks: usize, threads: us
     assert!((f(&report["ideal_s"]) - ideal).abs() < 1e-12);
     let wall = f(&report["wall_s"]);
     assert!(wall >= ideal, "wall {wall} below the lower bound {ideal}");
-    assert!(f(&report["makespan_s"]) <= wall);
+    // Records are put on rank 0's clock to within half a ping's round trip (microseconds here).
+    assert!(
+        f(&report["makespan_s"]) <= wall + 1e-3,
+        "makespan after wall: {report}"
+    );
     assert!((f(&report["speedup"]) - total / wall).abs() < 1e-9);
     assert!((f(&report["efficiency"]) - ideal / wall).abs() < 1e-9);
     assert_eq!(report["failed"], serde_json::json!([]));
