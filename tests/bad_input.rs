@@ -3,53 +3,7 @@
 
 mod common;
 
-use common::{mpirun, Scratch};
-use std::time::Duration;
-
-/// Runs a bad command at 3 ranks in a scratch directory and checks the common contract.
-fn refused(args: &[&str], env: &[(&str, &str)], needle: &str) {
-    let dir = Scratch::new("bad");
-    let out = dir.path("out.h5");
-    let mut full: Vec<&str> = args.to_vec();
-    let out_str = out.to_str().unwrap().to_string();
-    // Give every sleep run somewhere to write, to check that nothing is written there.
-    let has_output = args.contains(&"--output") || args.contains(&"--force");
-    if !has_output && args.first() == Some(&"sleep") {
-        full.extend(["--output", &out_str]);
-    }
-    let run = mpirun(3, &full, env);
-    run.assert_code(2);
-    assert!(
-        run.stderr.contains(needle),
-        "{args:?}: expected '{needle}' in:\n{}",
-        run.stderr
-    );
-    let messages =
-        run.stderr.matches("spmdkit: error").count() + run.stderr.matches("error: ").count();
-    assert!(messages >= 1);
-    assert_eq!(
-        run.stderr.matches(needle).count(),
-        1,
-        "{args:?}: the message is printed once, by rank 0:\n{}",
-        run.stderr
-    );
-    assert!(
-        run.stdout.is_empty(),
-        "{args:?}: nothing computed, but stdout has:\n{}",
-        run.stdout
-    );
-    assert!(
-        dir.entries().is_empty(),
-        "{args:?}: nothing written, found {:?}",
-        dir.entries()
-    );
-    assert!(
-        run.elapsed < Duration::from_secs(20),
-        "{args:?} took {:?}",
-        run.elapsed
-    );
-    dir.done();
-}
+use common::{mpirun, refused, Scratch};
 
 #[test]
 fn bad_durations_are_named() {

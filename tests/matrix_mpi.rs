@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{alone, mpirun, Scratch};
+use common::{alone, mpirun, refused, Scratch};
 use std::process::Command;
 
 fn digest_of(run: &common::Run) -> String {
@@ -144,40 +144,6 @@ fn hdf5_result_is_the_sum_of_the_saved_input_products() {
         assert_eq!(facts["attrs"][attr], want, "{attr}");
     }
     assert_eq!(facts["attrs"]["version"], env!("CARGO_PKG_VERSION"));
-    dir.done();
-}
-
-fn refused(args: &[&str], env: &[(&str, &str)], needle: &str) {
-    let dir = Scratch::new("badmatrix");
-    let out = dir.path("m.h5");
-    let mut full = args.to_vec();
-    let out_str = out.to_str().unwrap().to_string();
-    if !args.contains(&"--output") {
-        full.extend(["--output", &out_str]);
-    }
-    let run = mpirun(3, &full, env);
-    run.assert_code(2);
-    assert!(
-        run.stderr.contains(needle),
-        "{args:?}: expected '{needle}' in:\n{}",
-        run.stderr
-    );
-    assert_eq!(
-        run.stderr.matches(needle).count(),
-        1,
-        "printed once:\n{}",
-        run.stderr
-    );
-    assert!(
-        run.stdout.is_empty(),
-        "{args:?}: nothing computed:\n{}",
-        run.stdout
-    );
-    assert!(
-        dir.entries().is_empty(),
-        "{args:?}: wrote {:?}",
-        dir.entries()
-    );
     dir.done();
 }
 

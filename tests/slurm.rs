@@ -96,6 +96,12 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// The job ended in `state` with `exit_code` (Slurm's `code:signal`).
+fn assert_ended(job: &HashMap<String, String>, state: &str, exit_code: &str) {
+    let got = (job["JobState"].as_str(), job["ExitCode"].as_str());
+    assert_eq!(got, (state, exit_code), "{job:?}");
+}
+
 fn read(dir: &Path, name: String) -> String {
     std::fs::read_to_string(dir.join(&name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
@@ -125,11 +131,7 @@ fn batch_scripts_run_on_a_real_slurm_cluster() {
             ("SPMDKIT_ARGS", "--durations 0.2,0.1,0.3 --json"),
         ],
     );
-    assert_eq!(
-        (job["JobState"].as_str(), job["ExitCode"].as_str()),
-        ("COMPLETED", "0:0"),
-        "{job:?}"
-    );
+    assert_ended(&job, "COMPLETED", "0:0");
     let id = &job["id"];
     let report: serde_json::Value =
         serde_json::from_str(read(&work.0, format!("spmdkit-sleep-{id}.out")).trim()).unwrap();
@@ -158,11 +160,7 @@ fn batch_scripts_run_on_a_real_slurm_cluster() {
             ),
         ],
     );
-    assert_eq!(
-        (job["JobState"].as_str(), job["ExitCode"].as_str()),
-        ("COMPLETED", "0:0"),
-        "{job:?}"
-    );
+    assert_ended(&job, "COMPLETED", "0:0");
     let out = read(&work.0, format!("spmdkit-sleep-{}.out", job["id"]));
     let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(
@@ -177,11 +175,7 @@ fn batch_scripts_run_on_a_real_slurm_cluster() {
         &work.0,
         &[("SPMDKIT", bin), ("SPMDKIT_ARGS", args)],
     );
-    assert_eq!(
-        (job["JobState"].as_str(), job["ExitCode"].as_str()),
-        ("COMPLETED", "0:0"),
-        "{job:?}"
-    );
+    assert_ended(&job, "COMPLETED", "0:0");
     let out = read(&work.0, format!("spmdkit-matrix-{}.out", job["id"]));
     let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     let mut single_args = vec!["matrix"];
@@ -204,11 +198,7 @@ fn batch_scripts_run_on_a_real_slurm_cluster() {
             ("BENCH_ARGS", "--sizes 8,64K --iterations 5"),
         ],
     );
-    assert_eq!(
-        (job["JobState"].as_str(), job["ExitCode"].as_str()),
-        ("COMPLETED", "0:0"),
-        "{job:?}"
-    );
+    assert_ended(&job, "COMPLETED", "0:0");
     let csv = read(&work.0, format!("spmdkit-bench-{}.csv", job["id"]));
     let rows: Vec<&str> = csv.lines().filter(|l| !l.starts_with('#')).collect();
     assert_eq!(
@@ -227,11 +217,7 @@ fn batch_scripts_run_on_a_real_slurm_cluster() {
         &work.0,
         &[("SPMDKIT", bin), ("SPMDKIT_ARGS", "--durations 0.1,-5")],
     );
-    assert_eq!(
-        (job["JobState"].as_str(), job["ExitCode"].as_str()),
-        ("FAILED", "2:0"),
-        "{job:?}"
-    );
+    assert_ended(&job, "FAILED", "2:0");
     let err = read(&work.0, format!("spmdkit-sleep-{}.err", job["id"]));
     assert_eq!(
         err.matches("'-5' is not a valid duration").count(),
@@ -251,11 +237,7 @@ fn batch_scripts_run_on_a_real_slurm_cluster() {
             ("SRUN_MPI", "pmi2"),
         ];
         let job = cluster.run_job("slurm/sleep.sbatch", &work.0, &env);
-        assert_eq!(
-            (job["JobState"].as_str(), job["ExitCode"].as_str()),
-            ("COMPLETED", "0:0"),
-            "{job:?}"
-        );
+        assert_ended(&job, "COMPLETED", "0:0");
         let out = read(&work.0, format!("spmdkit-sleep-{}.out", job["id"]));
         let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
         assert_eq!(report["ranks"], 2);
@@ -265,11 +247,7 @@ fn batch_scripts_run_on_a_real_slurm_cluster() {
             ("SPMDKIT_ARGS", "--durations 0.1"),
         ];
         let job = cluster.run_job("slurm/sleep.sbatch", &work.0, &env);
-        assert_eq!(
-            (job["JobState"].as_str(), job["ExitCode"].as_str()),
-            ("FAILED", "2:0"),
-            "{job:?}"
-        );
+        assert_ended(&job, "FAILED", "2:0");
         let err = read(&work.0, format!("spmdkit-sleep-{}.err", job["id"]));
         assert_eq!(
             err.matches("launch mistake: Slurm srun started 2 processes")

@@ -270,3 +270,40 @@ pub fn check_report(report: &Value, durations: &[f64], ranks: usize, threads: us
     assert!((f(&report["efficiency"]) - ideal / wall).abs() < 1e-9);
     assert_eq!(report["failed"], serde_json::json!([]));
 }
+
+/// Runs a bad command at 3 ranks and checks the contract for bad input: exit 2 within a few
+/// seconds, `needle` printed exactly once (by rank 0), nothing on stdout, and nothing written
+/// (sleep and matrix runs are given an `--output` in a scratch directory, which must stay empty).
+pub fn refused(args: &[&str], env: &[(&str, &str)], needle: &str) {
+    let dir = Scratch::new("refused");
+    let out = dir.path("out.h5").display().to_string();
+    let mut full: Vec<&str> = args.to_vec();
+    let writes = matches!(args.first(), Some(&"sleep") | Some(&"matrix"));
+    if writes && !args.contains(&"--output") && !args.contains(&"--force") {
+        full.extend(["--output", &out]);
+    }
+    let run = mpirun(3, &full, env);
+    run.assert_code(2);
+    assert_eq!(
+        run.stderr.matches(needle).count(),
+        1,
+        "{args:?}: expected '{needle}' exactly once (from rank 0) in:\n{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.is_empty(),
+        "{args:?}: nothing computed, but stdout has:\n{}",
+        run.stdout
+    );
+    assert!(
+        dir.entries().is_empty(),
+        "{args:?}: nothing written, found {:?}",
+        dir.entries()
+    );
+    assert!(
+        run.elapsed < Duration::from_secs(20),
+        "{args:?} took {:?}",
+        run.elapsed
+    );
+    dir.done();
+}
