@@ -68,7 +68,7 @@ fn main() -> ExitCode {
         Ok(w) => w,
         Err(e) => {
             if e.should_report() {
-                eprintln!("spmdkit-bench: error: {e}");
+                spmdkit::say(&format!("spmdkit-bench: error: {e}"));
             }
             return ExitCode::from(2);
         }
@@ -105,7 +105,7 @@ fn main() -> ExitCode {
         Ok(v) => v,
         Err(e) => {
             if comm.rank() == 0 {
-                eprintln!("spmdkit-bench: error: {e}");
+                spmdkit::say(&format!("spmdkit-bench: error: {e}"));
             }
             return ExitCode::from(e.exit_code);
         }
@@ -163,10 +163,10 @@ fn main() -> ExitCode {
             ));
         }
         if let Err(e) = std::fs::write(&path, text) {
-            eprintln!(
+            spmdkit::say(&format!(
                 "spmdkit-bench: error: cannot write '{}': {e}",
                 path.display()
-            );
+            ));
             return ExitCode::from(1);
         }
     }

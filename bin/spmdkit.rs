@@ -14,7 +14,7 @@ fn main() -> ExitCode {
         Ok(w) => w,
         Err(e) => {
             if e.should_report() {
-                eprintln!("spmdkit: error: {e}");
+                spmdkit::say(&format!("spmdkit: error: {e}"));
             }
             return ExitCode::from(Error::from(e).exit_code());
         }
@@ -26,7 +26,7 @@ fn main() -> ExitCode {
         .collect();
     if let Err(e) = same_command(comm, &args) {
         if comm.rank() == 0 {
-            eprintln!("spmdkit: error: {e}");
+            spmdkit::say(&format!("spmdkit: error: {e}"));
         }
         return ExitCode::from(e.exit_code);
     }
@@ -52,7 +52,7 @@ fn main() -> ExitCode {
                 if comm.size() > 1 {
                     comm.abort(1, &format!("panicked: {why}"));
                 }
-                eprintln!("spmdkit: error: panicked: {why}");
+                spmdkit::say(&format!("spmdkit: error: panicked: {why}"));
                 1
             }
         },
@@ -133,11 +133,11 @@ fn run(comm: &dyn Comm, cli: Cli) -> anyhow::Result<u8> {
 /// Rank 0 mentions temporary files that killed runs left next to the output file.
 fn note_stale_partials(target: &h5::OutputTarget) {
     for stale in target.stale_partials() {
-        eprintln!(
+        spmdkit::say(&format!(
             "spmdkit: note: '{}' was left by an interrupted write (its process is gone); it is \
              safe to delete",
             stale.display()
-        );
+        ));
     }
 }
 
@@ -151,7 +151,9 @@ fn quiet_task_panics() {
             .is_some_and(|n| n.starts_with("spmdkit-worker-"));
         if worker {
             let why = spmdkit::local::panic_message(info.payload());
-            eprintln!("spmdkit: a task panicked: {why} (recorded as failed; the others go on)");
+            spmdkit::say(&format!(
+                "spmdkit: a task panicked: {why} (recorded as failed; the others go on)"
+            ));
         } else {
             default(info);
         }
@@ -168,7 +170,7 @@ fn print(text: String) {
 fn report_error(comm: &dyn Comm, e: &anyhow::Error) -> u8 {
     let lib = e.downcast_ref::<Error>();
     if comm.rank() == 0 || !lib.is_some_and(Error::is_shared) {
-        eprintln!("spmdkit: error: {e:#}");
+        spmdkit::say(&format!("spmdkit: error: {e:#}"));
     }
     lib.map_or(1, Error::exit_code)
 }

@@ -104,13 +104,13 @@ impl Faults {
         for fault in &self.0 {
             match *fault {
                 Fault::ExitRank(r) if r == rank => {
-                    eprintln!("spmdkit: rank {rank}: injected fault: exiting with code 3 without finalising MPI");
+                    crate::say(&format!("spmdkit: rank {rank}: injected fault: exiting with code 3 without finalising MPI"));
                     std::process::exit(3);
                 }
                 Fault::AbortRank { rank: r, after } if r == rank => {
                     let delay = after.unwrap_or(0.0);
                     let abort = move || {
-                        eprintln!("spmdkit: rank {rank}: injected fault: aborting (SIGABRT) after {delay} s");
+                        crate::say(&format!("spmdkit: rank {rank}: injected fault: aborting (SIGABRT) after {delay} s"));
                         std::process::abort();
                     };
                     if delay == 0.0 {

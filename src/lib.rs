@@ -28,6 +28,16 @@ pub mod scatter;
 pub mod wire;
 pub mod world;
 
+/// Writes `line` and a newline to stderr in one `write`, so that launchers that forward several
+/// ranks' stderr (and a panic message of the same rank) never cut it in pieces.
+pub fn say(line: &str) {
+    use std::io::Write;
+    let mut text = String::with_capacity(line.len() + 1);
+    text.push_str(line);
+    text.push('\n');
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
 /// Any failure that ends a run, with the exit code it maps to.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -233,24 +233,21 @@ fn send_partial<C: Comm + ?Sized>(comm: &C, dest: usize, partial: &Partial, rang
     }
 }
 
+/// Receives `src`'s nodes for `range` and appends them to `mine`, each into a buffer that an
+/// earlier merge freed where there is one (its pages are mapped already).
 fn recv_partial<C: Comm + ?Sized>(
     comm: &C,
     src: usize,
     len: usize,
     range: (usize, usize),
-) -> Partial {
-    let mut partial = Partial::new();
+    mine: &mut Partial,
+) {
     for (level, start) in shape(range.0, range.1) {
-        let data = comm.recv_f64(src, TAG_NODE);
-        if data.len() != len {
-            comm.abort(
-                1,
-                &format!("rank {src} sent {} values, expected {len}", data.len()),
-            );
-        }
-        partial.push(Node { level, start, data });
+        let mut data = mine.buffer(len);
+        comm.recv_f64_into(src, TAG_NODE, &mut data);
+        // Pushing (not just storing) re-checks alignment and contiguity.
+        mine.push(Node { level, start, data });
     }
-    partial
 }
 
 /// Combines every rank's [`Partial`] into S at rank 0, with the binomial tree; returns S on rank
@@ -295,8 +292,7 @@ pub fn tree<C: Comm + ?Sized>(
         if rank % (2 * step) == 0 && rank + step < size {
             let src = rank + step;
             let last = (src + step).min(size) - 1;
-            let theirs = recv_partial(comm, src, len, span(src, last));
-            mine.append(theirs);
+            recv_partial(comm, src, len, span(src, last), &mut mine);
         }
     }
     (mine.fold(), rounds)
@@ -314,14 +310,9 @@ pub fn linear<C: Comm + ?Sized>(comm: &C, mine: Partial, len: usize) -> Option<V
         return None;
     }
     let mut acc = local;
+    let mut theirs = vec![0.0; len];
     for src in 1..comm.size() {
-        let theirs = comm.recv_f64(src, TAG_LINEAR);
-        if theirs.len() != len {
-            comm.abort(
-                1,
-                &format!("rank {src} sent {} values, expected {len}", theirs.len()),
-            );
-        }
+        comm.recv_f64_into(src, TAG_LINEAR, &mut theirs);
         matrix::add_into(&mut acc, &theirs);
     }
     Some(acc)

@@ -68,6 +68,18 @@ pub trait Comm {
             .collect()
     }
 
+    /// Receives f64 values sent with [`Comm::send_f64`] from `src` with `tag` into `buf`, whose
+    /// length must be the message's. Lets a caller reuse a buffer whose pages are already mapped:
+    /// a fresh 8 MB buffer costs about 2 000 page faults when the message lands in it.
+    ///
+    /// # Panics
+    /// If the message does not have `buf.len()` values (the MPI backend aborts instead).
+    fn recv_f64_into(&self, src: usize, tag: Tag, buf: &mut [f64]) {
+        let data = self.recv_f64(src, tag);
+        assert_eq!(data.len(), buf.len(), "message length");
+        buf.copy_from_slice(&data);
+    }
+
     /// Ends the whole job at once with `code`, after printing `message` with this rank's number.
     ///
     /// Used when a rank-local failure cannot be agreed on because the other ranks may already

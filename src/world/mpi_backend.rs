@@ -12,7 +12,7 @@ use mpi::datatype::{Partition, PartitionMut};
 use mpi::environment::Universe;
 use mpi::point_to_point::{Destination, MatchedReceiveVec, Source};
 use mpi::topology::{Communicator, SimpleCommunicator};
-use mpi::traits::{CommunicatorCollectives, Root};
+use mpi::traits::{CommunicatorCollectives, Equivalence, Root};
 use mpi::Threading;
 
 /// A rank of `MPI_COMM_WORLD`.
@@ -140,6 +140,20 @@ impl Comm for MpiComm {
         (status.source_rank() as usize, data)
     }
 
+    fn recv_f64_into(&self, src: usize, tag: Tag, buf: &mut [f64]) {
+        let status = self
+            .world
+            .process_at_rank(rank_i32(src))
+            .receive_into_with_tag(buf, tag);
+        let got = status.count(f64::equivalent_datatype());
+        if got as usize != buf.len() {
+            self.abort(
+                1,
+                &format!("rank {src} sent {got} values, expected {}", buf.len()),
+            );
+        }
+    }
+
     fn try_recv_any(&self, tag: Tag) -> Option<(usize, Vec<u8>)> {
         let probed = self
             .world
@@ -150,7 +164,7 @@ impl Comm for MpiComm {
     }
 
     fn abort(&self, code: i32, message: &str) -> ! {
-        eprintln!("spmdkit: rank {}: {message}", self.rank());
+        crate::say(&format!("spmdkit: rank {}: {message}", self.rank()));
         self.world.abort(code)
     }
 
