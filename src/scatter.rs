@@ -71,6 +71,16 @@ pub fn gather<C: Comm + ?Sized, T: Wire>(comm: &C, root: usize, value: &T) -> Op
 ///
 /// # Panics
 /// On `root`, if `value` is `None`.
+///
+/// # Examples
+/// ```
+/// use spmdkit::{scatter, world::{inproc, Comm}};
+/// let got = inproc::run(3, |comm| {
+///     let words = vec!["tree".to_string(), "linear".to_string()];
+///     scatter::broadcast(comm, 1, (comm.rank() == 1).then_some(&words))
+/// });
+/// assert!(got.iter().all(|w| w == &["tree", "linear"]));
+/// ```
 pub fn broadcast<C: Comm + ?Sized, T: Wire>(comm: &C, root: usize, value: Option<&T>) -> T {
     let bytes = if comm.rank() == root {
         wire::encode(value.expect("broadcast: the root must supply the value"))

@@ -303,6 +303,18 @@ pub fn tree<C: Comm + ?Sized>(
 ///
 /// # Collective
 /// Every rank must call it.
+///
+/// # Examples
+/// ```
+/// use spmdkit::reduce::{linear, Partial};
+/// use spmdkit::world::{inproc, Comm};
+/// let out = inproc::run(4, |comm| {
+///     let mut mine = Partial::new();
+///     mine.push_product(comm.rank(), vec![1.0, comm.rank() as f64]);
+///     linear(comm, mine, 2)
+/// });
+/// assert_eq!(out[0], Some(vec![4.0, 6.0]));
+/// ```
 pub fn linear<C: Comm + ?Sized>(comm: &C, mine: Partial, len: usize) -> Option<Vec<f64>> {
     let local = mine.fold().unwrap_or_else(|| vec![0.0; len]);
     if comm.rank() != 0 {
@@ -322,6 +334,14 @@ pub fn linear<C: Comm + ?Sized>(comm: &C, mine: Partial, len: usize) -> Option<V
 ///
 /// # Collective
 /// Every rank must call it.
+///
+/// # Examples
+/// ```
+/// use spmdkit::reduce::{native, Partial};
+/// use spmdkit::world::{inproc, Comm};
+/// let out = inproc::run(3, |comm| native(comm, Partial::new(), 2));
+/// assert_eq!(out[0], Some(vec![0.0, 0.0])); // ranks without products contribute zeros
+/// ```
 pub fn native<C: Comm + ?Sized>(comm: &C, mine: Partial, len: usize) -> Option<Vec<f64>> {
     let mut local = mine.fold().unwrap_or_else(|| vec![0.0; len]);
     comm.reduce_sum_f64_into(0, &mut local);
@@ -332,6 +352,21 @@ pub fn native<C: Comm + ?Sized>(comm: &C, mine: Partial, len: usize) -> Option<V
 ///
 /// # Collective
 /// Every rank must call it with the same strategy.
+///
+/// # Examples
+/// ```
+/// use spmdkit::reduce::{ranges, reduce, Partial, Strategy};
+/// use spmdkit::world::{inproc, Comm};
+/// let out = inproc::run(3, |comm| {
+///     let all = ranges(5, comm.size());
+///     let mut mine = Partial::new();
+///     for k in all[comm.rank()].0..all[comm.rank()].1 {
+///         mine.push_product(k, vec![k as f64]);
+///     }
+///     reduce(comm, Strategy::Tree, mine, 1, &all)
+/// });
+/// assert_eq!(out[0], (Some(vec![10.0]), 2));
+/// ```
 pub fn reduce<C: Comm + ?Sized>(
     comm: &C,
     strategy: Strategy,
