@@ -23,8 +23,14 @@ fn cores() -> usize {
 
 fn products(c: &mut Criterion) {
     let mut group = c.benchmark_group("gemm");
-    group.sample_size(10).measurement_time(Duration::from_secs(3));
-    let kernel = if cfg!(feature = "blas") { "spmdkit-blas" } else { "spmdkit" };
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(3));
+    let kernel = if cfg!(feature = "blas") {
+        "spmdkit-blas"
+    } else {
+        "spmdkit"
+    };
     for n in [256usize, 512, 1000, 2000] {
         let (mut a, mut b) = (vec![0.0; n * n], vec![0.0; n * n]);
         matrix::generate(1, 0, &mut a);
@@ -33,9 +39,12 @@ fn products(c: &mut Criterion) {
         for threads in [1, cores()] {
             let p = pool(threads);
             let mut out = vec![0.0; n * n];
-            group.bench_function(BenchmarkId::new(format!("{kernel}/{threads}t"), n), |bench| {
-                bench.iter(|| p.install(|| matrix::multiply_into(&a, &b, &mut out, n, threads)))
-            });
+            group.bench_function(
+                BenchmarkId::new(format!("{kernel}/{threads}t"), n),
+                |bench| {
+                    bench.iter(|| p.install(|| matrix::multiply_into(&a, &b, &mut out, n, threads)))
+                },
+            );
         }
         let na = ndarray::Array2::from_shape_vec((n, n), a.clone()).expect("n x n");
         let nb = ndarray::Array2::from_shape_vec((n, n), b.clone()).expect("n x n");
@@ -54,9 +63,10 @@ fn generation(c: &mut Criterion) {
     let mut m = vec![0.0; values];
     for threads in [1, cores()] {
         let p = pool(threads);
-        group.bench_function(BenchmarkId::new("generate", format!("{threads}t")), |bench| {
-            bench.iter(|| p.install(|| matrix::generate(7, 0, &mut m)))
-        });
+        group.bench_function(
+            BenchmarkId::new("generate", format!("{threads}t")),
+            |bench| bench.iter(|| p.install(|| matrix::generate(7, 0, &mut m))),
+        );
     }
     group.finish();
 }
@@ -70,9 +80,10 @@ fn addition(c: &mut Criterion) {
     let x = vec![0.5; values];
     for threads in [1, cores()] {
         let p = pool(threads);
-        group.bench_function(BenchmarkId::new("add_into", format!("{threads}t")), |bench| {
-            bench.iter(|| p.install(|| matrix::add_into(&mut acc, &x)))
-        });
+        group.bench_function(
+            BenchmarkId::new("add_into", format!("{threads}t")),
+            |bench| bench.iter(|| p.install(|| matrix::add_into(&mut acc, &x))),
+        );
     }
     group.finish();
 }

@@ -1,6 +1,6 @@
 //! The `matrix` workload: random matrices, pairwise products, a reproducible sum.
 //!
-//! 1. Rank 0 splits the K = N/2 pair indices into contiguous ranges and scatters them.
+//! 1. Rank 0 splits the K = N/2 pair indices into contiguous ranges and sends the plan to all.
 //! 2. Every rank checks that its share fits in memory and starts its threads; failures are agreed
 //!    on so all ranks stop together, before anything large is allocated.
 //! 3. After a barrier, each rank generates M_2k and M_2k+1 for its k, multiplies them and pushes
@@ -71,14 +71,20 @@ pub fn run<C: Comm + ?Sized>(
 ) -> Result<Option<MatrixOutcome>, Agreed> {
     let n = config.size;
     let len = n * n;
-    let ranges = (comm.rank() == 0).then(|| {
+    // Rank 0 plans which pairs each rank owns and sends the whole plan: a rank needs its own
+    // range to compute, and every range to know the shape of what its tree partners will send.
+    let plan: Option<Vec<usize>> = (comm.rank() == 0).then(|| {
         reduce::ranges(config.pairs(), comm.size())
             .into_iter()
-            .map(|(lo, hi)| vec![lo, hi])
+            .flat_map(|(lo, hi)| [lo, hi])
             .collect()
     });
-    let mine: Vec<usize> = scatter::scatter(comm, 0, ranges);
-    let (lo, hi) = (mine[0], mine[1]);
+    let plan: Vec<usize> = scatter::broadcast(comm, 0, plan.as_ref());
+    let all_ranges: Vec<(usize, usize)> = plan.chunks_exact(2).map(|r| (r[0], r[1])).collect();
+    if all_ranges.len() != comm.size() {
+        comm.abort(1, "the plan from rank 0 does not have one range per rank");
+    }
+    let (lo, hi) = all_ranges[comm.rank()];
 
     agree(comm, check_memory(config))?;
     // Every parallel loop of this rank (generation, products, adds) runs on the global pool.
@@ -115,7 +121,6 @@ pub fn run<C: Comm + ?Sized>(
         }
     }
     let t = Instant::now();
-    let all_ranges = reduce::ranges(config.pairs(), comm.size());
     let (sum, rounds) = reduce::reduce(comm, config.reduce, partial, len, &all_ranges);
     t_reduce += t.elapsed().as_secs_f64();
     let total = start.elapsed().as_secs_f64();
