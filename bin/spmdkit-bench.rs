@@ -9,8 +9,9 @@ use std::io::Write;
 use std::process::ExitCode;
 
 const AFTER_HELP: &str = "\
-Example:
+Examples:
   mpirun -np 4 spmdkit-bench reduce --sizes 8,1K,1M,8M --csv reduce.csv
+  spmdkit-bench model --csv reduce-np2.csv --csv reduce-np4.csv   (no MPI needed)
 
 Each point: warm-up iterations, then timed ones, each after a barrier; min/avg/max over ranks of
 each rank's average time; the sum is checked before a time is printed.";
@@ -43,6 +44,91 @@ enum Bench {
         #[arg(long, value_name = "FILE")]
         csv: Option<std::path::PathBuf>,
     },
+    /// Fit the latency/bandwidth/compute model (alpha, beta, gamma) to `reduce` CSVs, show it next
+    /// to the measurements, and predict tree against linear for 2 to 65 536 ranks.
+    Model {
+        /// CSV files written by `reduce --csv` (repeat for several rank counts).
+        #[arg(long, value_name = "FILE", required = true)]
+        csv: Vec<std::path::PathBuf>,
+        /// Bytes per rank for the predictions.
+        #[arg(long, value_name = "SIZE", default_value = "8M")]
+        bytes: String,
+    },
+}
+
+/// The add kernel's time per byte of a message (gamma), measured here: median of 15 adds of
+/// 1 M values on this process's rayon threads.
+fn measure_gamma() -> f64 {
+    let values = 1 << 20;
+    let mut acc = vec![1.0; values];
+    let x = vec![0.5; values];
+    let mut times: Vec<f64> = (0..16)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            spmdkit::matrix::add_into(&mut acc, &x);
+            t.elapsed().as_secs_f64()
+        })
+        .skip(1)
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2] / (values * 8) as f64
+}
+
+fn model(files: &[std::path::PathBuf], bytes: &str) -> Result<(), String> {
+    let bytes = parse_bytes(bytes)
+        .filter(|b| *b >= 8)
+        .ok_or_else(|| format!("--bytes: '{bytes}' is not a size such as 8M"))?
+        as usize;
+    let mut rows = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| format!("cannot read '{}': {e}", f.display()))?;
+        rows.extend(bench::parse_reduce_csv(&text).map_err(|e| format!("'{}': {e}", f.display()))?);
+    }
+    let gamma = measure_gamma();
+    let m = bench::Model::fit(&rows, gamma).ok_or(
+        "the CSVs need at least two tree or linear rows of different sizes or rank counts",
+    )?;
+    println!("# spmdkit-bench model: t = hops x (alpha + bytes x (beta + gamma)); hops = P-1 (linear), ceil(log2 P) (tree)");
+    println!(
+        "alpha = {:.3} us, beta = {:.3} ns/byte ({:.2} GB/s), gamma = {:.3} ns/byte ({:.2} GB/s, measured here)",
+        m.alpha_s * 1e6,
+        m.beta_s_per_byte * 1e9,
+        1e-9 / m.beta_s_per_byte,
+        m.gamma_s_per_byte * 1e9,
+        1e-9 / m.gamma_s_per_byte
+    );
+    println!(
+        "\n{:>8} {:>6} {:>10} {:>12} {:>12} {:>8}",
+        "strategy", "ranks", "bytes", "measured_us", "model_us", "ratio"
+    );
+    for r in rows
+        .iter()
+        .filter(|r| bench::hops(&r.strategy, r.ranks).is_finite())
+    {
+        let p = m.predict(&r.strategy, r.ranks, r.bytes);
+        println!(
+            "{:>8} {:>6} {:>10} {:>12.2} {:>12.2} {:>8.2}",
+            r.strategy,
+            r.ranks,
+            r.bytes,
+            r.max_s * 1e6,
+            p * 1e6,
+            r.max_s / p
+        );
+    }
+    println!("\npredicted for {bytes} bytes per rank:");
+    println!(
+        "{:>8} {:>14} {:>14} {:>14}",
+        "ranks", "tree_s", "linear_s", "linear/tree"
+    );
+    let mut p = 2usize;
+    while p <= 65_536 {
+        let (t, l) = (m.predict("tree", p, bytes), m.predict("linear", p, bytes));
+        println!("{p:>8} {t:>14.6} {l:>14.6} {:>14.1}", l / t);
+        p *= 2;
+    }
+    Ok(())
 }
 
 fn sizes(list: Option<&str>) -> Result<Vec<usize>, String> {
@@ -83,13 +169,27 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    let Bench::Reduce {
-        sizes: list,
-        strategies,
-        iterations,
-        warmup,
-        csv,
-    } = cli.command;
+    let (list, strategies, iterations, warmup, csv) = match cli.command {
+        Bench::Reduce {
+            sizes,
+            strategies,
+            iterations,
+            warmup,
+            csv,
+        } => (sizes, strategies, iterations, warmup, csv),
+        Bench::Model { csv, bytes } => {
+            if comm.rank() != 0 {
+                return ExitCode::SUCCESS;
+            }
+            return match model(&csv, &bytes) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    spmdkit::say(&format!("spmdkit-bench: error: {e}"));
+                    ExitCode::from(2)
+                }
+            };
+        }
+    };
     let parsed = sizes(list.as_deref()).and_then(|s| {
         let st = strategies
             .split(',')

@@ -124,3 +124,166 @@ mod tests {
         }
     }
 }
+
+/// A latency–bandwidth–compute model of the reductions: combining one partial sum costs
+/// α + bytes·(β + γ) (α latency, β transfer time per byte, γ add time per byte); `linear` pays it
+/// P − 1 times in a row at rank 0, `tree` ⌈log2 P⌉ times (once per round).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Model {
+    /// Latency per message, seconds.
+    pub alpha_s: f64,
+    /// Transfer time per byte, seconds.
+    pub beta_s_per_byte: f64,
+    /// Add time per byte, seconds (measured from the local add kernel).
+    pub gamma_s_per_byte: f64,
+}
+
+/// How many combine steps lie on the critical path of `strategy` at `ranks` ranks.
+pub fn hops(strategy: &str, ranks: usize) -> f64 {
+    match strategy {
+        "tree" => f64::from(crate::reduce::ceil_log2(ranks)),
+        // The MPI library's own algorithm is unknown; it is not modelled.
+        "linear" => ranks.saturating_sub(1) as f64,
+        _ => f64::NAN,
+    }
+}
+
+impl Model {
+    /// Fits α and β by least squares on relative errors to the `tree` and `linear` rows (their
+    /// slowest rank's time), with γ given: small messages then weigh as much as large ones.
+    /// Returns `None` without at least two distinct usable rows.
+    pub fn fit(rows: &[ReduceRow], gamma_s_per_byte: f64) -> Option<Model> {
+        // t − h·bytes·γ = α·h + β·(h·bytes): a linear fit without intercept in (h, h·bytes).
+        let (mut sxx, mut sxy, mut syy, mut sxt, mut syt) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        let mut used = 0;
+        for r in rows {
+            let h = hops(&r.strategy, r.ranks);
+            if !h.is_finite() || h == 0.0 {
+                continue;
+            }
+            let (x, y) = (h, h * r.bytes as f64);
+            let t = r.max_s - y * gamma_s_per_byte;
+            let w = 1.0 / (r.max_s * r.max_s);
+            sxx += w * x * x;
+            sxy += w * x * y;
+            syy += w * y * y;
+            sxt += w * x * t;
+            syt += w * y * t;
+            used += 1;
+        }
+        let det = sxx * syy - sxy * sxy;
+        if used < 2 || det.abs() < f64::EPSILON * sxx * syy {
+            return None;
+        }
+        Some(Model {
+            alpha_s: (sxt * syy - syt * sxy) / det,
+            beta_s_per_byte: (syt * sxx - sxt * sxy) / det,
+            gamma_s_per_byte,
+        })
+    }
+
+    /// Predicted time of `strategy` reducing `bytes` per rank over `ranks` ranks, seconds.
+    pub fn predict(&self, strategy: &str, ranks: usize, bytes: usize) -> f64 {
+        hops(strategy, ranks)
+            * (self.alpha_s + bytes as f64 * (self.beta_s_per_byte + self.gamma_s_per_byte))
+    }
+}
+
+/// Reads the rows of a CSV written by `spmdkit-bench reduce --csv` (`#` lines are comments).
+///
+/// # Errors
+/// A line that is not a row, with its number.
+pub fn parse_reduce_csv(text: &str) -> Result<Vec<ReduceRow>, String> {
+    let mut rows = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.starts_with('#') || line.starts_with("strategy,") || line.trim().is_empty() {
+            continue;
+        }
+        let f: Vec<&str> = line.split(',').collect();
+        let bad = || format!("line {}: '{line}' is not a reduce row", i + 1);
+        if f.len() != 8 {
+            return Err(bad());
+        }
+        let int = |s: &str| s.parse::<usize>().map_err(|_| bad());
+        let float = |s: &str| s.parse::<f64>().map_err(|_| bad());
+        rows.push(ReduceRow {
+            strategy: f[0].to_string(),
+            ranks: int(f[1])?,
+            bytes: int(f[2])?,
+            iterations: int(f[3])?,
+            rounds: f[4].parse().map_err(|_| bad())?,
+            min_s: float(f[5])?,
+            avg_s: float(f[6])?,
+            max_s: float(f[7])?,
+        });
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod model_tests {
+    use super::*;
+
+    fn row(strategy: &str, ranks: usize, bytes: usize, max_s: f64) -> ReduceRow {
+        ReduceRow {
+            strategy: strategy.into(),
+            ranks,
+            bytes,
+            iterations: 1,
+            rounds: 0,
+            min_s: max_s,
+            avg_s: max_s,
+            max_s,
+        }
+    }
+
+    #[test]
+    fn the_fit_recovers_a_known_model() {
+        let truth = Model {
+            alpha_s: 2e-6,
+            beta_s_per_byte: 3e-10,
+            gamma_s_per_byte: 1e-10,
+        };
+        let mut rows = Vec::new();
+        for ranks in [2, 3, 4, 8] {
+            for bytes in [8, 65_536, 8_388_608] {
+                for s in ["tree", "linear", "native"] {
+                    let t = if s == "native" {
+                        1.0
+                    } else {
+                        truth.predict(s, ranks, bytes)
+                    };
+                    rows.push(row(s, ranks, bytes, t));
+                }
+            }
+        }
+        let fit = Model::fit(&rows, truth.gamma_s_per_byte).unwrap();
+        assert!((fit.alpha_s / truth.alpha_s - 1.0).abs() < 1e-6, "{fit:?}");
+        assert!(
+            (fit.beta_s_per_byte / truth.beta_s_per_byte - 1.0).abs() < 1e-6,
+            "{fit:?}"
+        );
+        // The tree's advantage grows like (P − 1) / log2 P.
+        let at = |p| fit.predict("linear", p, 8_388_608) / fit.predict("tree", p, 8_388_608);
+        assert!((at(65_536) - 65_535.0 / 16.0).abs() < 1e-6);
+        assert!(Model::fit(&rows[..1], 0.0).is_none());
+    }
+
+    #[test]
+    fn csv_rows_round_trip_and_bad_lines_are_named() {
+        let text = "# spmdkit-bench reduce\nstrategy,ranks,bytes,iterations,rounds,min_s,avg_s,max_s\ntree,4,8,10,2,0.1,0.2,0.3\n";
+        let rows = parse_reduce_csv(text).unwrap();
+        assert_eq!(
+            rows,
+            vec![ReduceRow {
+                rounds: 2,
+                iterations: 10,
+                min_s: 0.1,
+                avg_s: 0.2,
+                ..row("tree", 4, 8, 0.3)
+            }]
+        );
+        let e = parse_reduce_csv("tree,4,eight,10,2,0.1,0.2,0.3").unwrap_err();
+        assert!(e.contains("line 1"), "{e}");
+    }
+}

@@ -67,6 +67,18 @@ fn reduce_benchmark_writes_checked_rows_at_np_2_and_3() {
             );
             assert!(0.0 < min && min <= avg && avg <= max, "{row:?}");
         }
+        // The cost model fits those rows and extrapolates.
+        let mut cmd = Command::new(bench_binary());
+        cmd.arg("model").arg("--csv").arg(&csv);
+        let model = common::run_bounded(cmd, common::HANG_LIMIT);
+        model.assert_code(0);
+        assert!(model.stdout.contains("alpha = "), "{}", model.stdout);
+        let last = model.stdout.lines().last().unwrap_or_default();
+        assert!(
+            last.trim_start().starts_with("65536 "),
+            "predictions up to 65 536 ranks:\n{}",
+            model.stdout
+        );
         dir.done();
     }
 }
