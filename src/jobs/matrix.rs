@@ -6,7 +6,7 @@
 //! 3. After a barrier, each rank generates M_2k and M_2k+1 for its k, multiplies them and pushes
 //!    the product onto its [`Partial`] (which sums siblings of the fixed tree as they complete).
 //! 4. The partial sums are combined at rank 0 with the chosen [`Strategy`].
-//! 5. Rank 0 gathers every rank's phase times and reports the maximum of each.
+//! 5. Rank 0 gathers every rank's phase times (and threads) and reports the maximum of each.
 
 use crate::cli::MatrixConfig;
 use crate::matrix;
@@ -125,14 +125,14 @@ pub fn run<C: Comm + ?Sized>(
     t_reduce += t.elapsed().as_secs_f64();
     let total = start.elapsed().as_secs_f64();
 
-    let times = scatter::gather(comm, 0, &vec![t_generate, t_multiply, t_reduce, total]);
-    let threads_all = scatter::gather(comm, 0, &threads);
-    let (Some(times), Some(threads_all)) = (times, threads_all) else {
+    // One gather brings every rank's phase times and thread count (a whole number in an f64).
+    let facts = vec![t_generate, t_multiply, t_reduce, total, threads as f64];
+    let Some(per_rank) = scatter::gather(comm, 0, &facts) else {
         return Ok(None);
     };
     let result =
         sum.unwrap_or_else(|| comm.abort(1, "rank 0 ended the reduction without a result"));
-    let max = |i: usize| times.iter().map(|t| t[i]).fold(0.0, f64::max);
+    let max = |i: usize| per_rank.iter().map(|t| t[i]).fold(0.0, f64::max);
     let timings = MatrixTimings {
         generate: max(0),
         multiply: max(1),
@@ -149,7 +149,7 @@ pub fn run<C: Comm + ?Sized>(
     let report = MatrixReport {
         command: "matrix",
         ranks: comm.size(),
-        threads_per_rank: threads_all.iter().copied().max().unwrap_or(1),
+        threads_per_rank: max(4) as usize,
         count: config.count,
         size: n,
         seed: config.seed,

@@ -180,13 +180,6 @@ impl Partial {
         }
     }
 
-    /// Appends every node of `next`, whose range must directly follow this one.
-    pub fn append(&mut self, next: Partial) {
-        for node in next.nodes {
-            self.push(node);
-        }
-    }
-
     /// Folds the nodes from the right, `B_0 + (B_1 + (… + B_m))`: on the complete range
     /// `[0, K)` this is the defined value of S. `None` if empty.
     pub fn fold(mut self) -> Option<Vec<f64>> {
