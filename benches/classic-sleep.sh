@@ -5,10 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-10}
-BIN=target/release/spmdkit
-[ -x "$BIN" ] || { echo "build first: cargo build --release" >&2; exit 2; }
-if [ "$(id -u)" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
-export OMPI_MCA_mpi_yield_when_idle=1
+source benches/mpi-env.sh
 echo "run,makespan_minus_ideal_ms,whole_process_minus_ideal_ms"
 for i in $(seq 1 "$RUNS"); do
     start=$(date +%s%N)

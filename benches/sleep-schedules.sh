@@ -8,10 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-5}
-BIN=target/release/spmdkit
-[ -x "$BIN" ] || { echo "build first: cargo build --release" >&2; exit 2; }
-if [ "$(id -u)" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
-export OMPI_MCA_mpi_yield_when_idle=1
+source benches/mpi-env.sh
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 python3 -c "

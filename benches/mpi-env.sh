@@ -1,0 +1,6 @@
+# Sourced by the benchmark scripts: the release binary must exist, and mpirun gets the variables
+# it needs here (root's permission; ranks that yield the CPU while waiting on 2 shared cores).
+BIN=target/release/spmdkit
+[ -x "$BIN" ] || { echo "build first: cargo build --release" >&2; exit 2; }
+if [ "$(id -u)" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
+export OMPI_MCA_mpi_yield_when_idle=1
