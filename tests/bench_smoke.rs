@@ -122,4 +122,25 @@ fn bad_benchmark_arguments_are_refused() {
         "{}",
         run.stderr
     );
+    // The model refuses what it cannot read, naming it.
+    let dir = Scratch::new("badmodel");
+    let csv = dir.path("broken.csv");
+    std::fs::write(&csv, "tree,2,eight,5,1,0.1,0.2,0.3\n").unwrap();
+    let csv = csv.to_str().unwrap();
+    let cases: [(&[&str], &str); 3] = [
+        (&["--csv", csv], "line 1: 'tree,2,eight"),
+        (
+            &["--csv", "/nonexistent/r.csv"],
+            "cannot read '/nonexistent/r.csv'",
+        ),
+        (&["--csv", csv, "--bytes", "lots"], "--bytes: 'lots'"),
+    ];
+    for (args, needle) in cases {
+        let mut cmd = Command::new(bench_binary());
+        cmd.arg("model").args(args);
+        let run = common::run_bounded(cmd, common::HANG_LIMIT);
+        run.assert_code(2);
+        assert!(run.stderr.contains(needle), "{args:?}: {}", run.stderr);
+    }
+    dir.done();
 }
