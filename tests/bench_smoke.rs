@@ -125,10 +125,14 @@ fn bad_benchmark_arguments_are_refused() {
     // The model refuses what it cannot read, naming it.
     let dir = Scratch::new("badmodel");
     let csv = dir.path("broken.csv");
-    std::fs::write(&csv, "tree,2,eight,5,1,0.1,0.2,0.3\n").unwrap();
+    std::fs::write(
+        &csv,
+        "strategy,ranks,bytes,iterations,rounds,min_s,avg_s,max_s\ntree,2,eight,5,1,0.1,0.2,0.3\n",
+    )
+    .unwrap();
     let csv = csv.to_str().unwrap();
     let cases: [(&[&str], &str); 3] = [
-        (&["--csv", csv], "line 1: 'tree,2,eight"),
+        (&["--csv", csv], "line 2: 'eight' in column 'bytes'"),
         (
             &["--csv", "/nonexistent/r.csv"],
             "cannot read '/nonexistent/r.csv'",

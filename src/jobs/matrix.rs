@@ -9,6 +9,7 @@
 //! 5. Rank 0 gathers every rank's phase times (and threads) and reports the maximum of each.
 
 use crate::cli::MatrixConfig;
+use crate::local;
 use crate::matrix;
 use crate::memory::{self, human};
 use crate::reduce::{self, ceil_log2, Partial, Strategy};
@@ -87,13 +88,19 @@ pub fn run<C: Comm + ?Sized>(
     let (lo, hi) = all_ranges[comm.rank()];
 
     agree(comm, check_memory(config))?;
-    // Every parallel loop of this rank (generation, products, adds) runs on the global pool.
-    // An already-built pool (several jobs in one test process) is fine: bits do not depend on it.
+    // Generation, products and the local sums run on this job's own pool of `threads.count`
+    // threads; the adds of the reduction across ranks (which must call MPI from this thread) run
+    // on the global pool, sized the same when this is the first job of the process. Bits depend
+    // on neither.
+    let pool = agree(
+        comm,
+        local::pool(config.threads.count).map_err(|e| (1, e.to_string())),
+    )?;
     let _ = rayon::ThreadPoolBuilder::new()
         .num_threads(config.threads.count)
         .thread_name(|k| format!("spmdkit-worker-{k}"))
         .build_global();
-    let threads = rayon::current_num_threads();
+    let threads = pool.current_num_threads();
 
     comm.barrier();
     let start = Instant::now();
@@ -101,24 +108,26 @@ pub fn run<C: Comm + ?Sized>(
     let (mut t_generate, mut t_multiply, mut t_reduce) = (0.0, 0.0, 0.0);
     let mut partial = Partial::new();
     if hi > lo {
-        let mut a = vec![0.0; len];
-        let mut b = vec![0.0; len];
-        for k in lo..hi {
-            if config.faults.task_panics(k) {
-                panic!("injected fault: pair {k} panics");
+        pool.install(|| {
+            let mut a = vec![0.0; len];
+            let mut b = vec![0.0; len];
+            for k in lo..hi {
+                if config.faults.task_panics(k) {
+                    panic!("injected fault: pair {k} panics");
+                }
+                let t = Instant::now();
+                matrix::generate(config.seed, 2 * k as u64, &mut a);
+                matrix::generate(config.seed, 2 * k as u64 + 1, &mut b);
+                t_generate += t.elapsed().as_secs_f64();
+                let mut product = partial.buffer(len);
+                let t = Instant::now();
+                matrix::multiply_into(&a, &b, &mut product, n, threads);
+                t_multiply += t.elapsed().as_secs_f64();
+                let t = Instant::now();
+                partial.push_product(k, product);
+                t_reduce += t.elapsed().as_secs_f64();
             }
-            let t = Instant::now();
-            matrix::generate(config.seed, 2 * k as u64, &mut a);
-            matrix::generate(config.seed, 2 * k as u64 + 1, &mut b);
-            t_generate += t.elapsed().as_secs_f64();
-            let mut product = partial.buffer(len);
-            let t = Instant::now();
-            matrix::multiply_into(&a, &b, &mut product, n, threads);
-            t_multiply += t.elapsed().as_secs_f64();
-            let t = Instant::now();
-            partial.push_product(k, product);
-            t_reduce += t.elapsed().as_secs_f64();
-        }
+        });
     }
     let t = Instant::now();
     let (sum, rounds) = reduce::reduce(comm, config.reduce, partial, len, &all_ranges);

@@ -4,10 +4,15 @@
 //! each rank timing its own part, min/avg/max over ranks of the per-rank average, the parameters
 //! printed with the result, and the answer checked before a time is reported.
 
+pub mod plot;
+pub mod table;
+pub mod workloads;
+
 use crate::reduce::{self, Node, Partial, Strategy};
 use crate::scatter;
 use crate::world::Comm;
 use std::time::Instant;
+use table::Table;
 
 /// One measured point of the reduction benchmark.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -189,35 +194,47 @@ impl Model {
     }
 }
 
-/// Reads the rows of a CSV written by `spmdkit-bench reduce --csv` (`#` lines are comments).
+/// The columns of the `reduce` CSV.
+pub const REDUCE_HEADER: &str = "strategy,ranks,bytes,iterations,rounds,min_s,avg_s,max_s";
+
+impl ReduceRow {
+    /// The row as a line of the `reduce` CSV.
+    pub fn csv_line(&self) -> String {
+        format!(
+            "{},{},{},{},{},{:.9},{:.9},{:.9}",
+            self.strategy,
+            self.ranks,
+            self.bytes,
+            self.iterations,
+            self.rounds,
+            self.min_s,
+            self.avg_s,
+            self.max_s
+        )
+    }
+}
+
+/// Reads the rows of a CSV written by `spmdkit-bench reduce --csv`.
 ///
 /// # Errors
-/// A line that is not a row, with its number.
+/// A missing column or a field that is not a number, with its line.
 pub fn parse_reduce_csv(text: &str) -> Result<Vec<ReduceRow>, String> {
-    let mut rows = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.starts_with('#') || line.starts_with("strategy,") || line.trim().is_empty() {
-            continue;
-        }
-        let f: Vec<&str> = line.split(',').collect();
-        let bad = || format!("line {}: '{line}' is not a reduce row", i + 1);
-        if f.len() != 8 {
-            return Err(bad());
-        }
-        let int = |s: &str| s.parse::<usize>().map_err(|_| bad());
-        let float = |s: &str| s.parse::<f64>().map_err(|_| bad());
-        rows.push(ReduceRow {
-            strategy: f[0].to_string(),
-            ranks: int(f[1])?,
-            bytes: int(f[2])?,
-            iterations: int(f[3])?,
-            rounds: f[4].parse().map_err(|_| bad())?,
-            min_s: float(f[5])?,
-            avg_s: float(f[6])?,
-            max_s: float(f[7])?,
-        });
-    }
-    Ok(rows)
+    let columns: Vec<&str> = REDUCE_HEADER.split(',').collect();
+    let t = Table::parse(text, &columns)?;
+    (0..t.len())
+        .map(|i| {
+            Ok(ReduceRow {
+                strategy: t.text(i, "strategy").to_string(),
+                ranks: t.value(i, "ranks")?,
+                bytes: t.value(i, "bytes")?,
+                iterations: t.value(i, "iterations")?,
+                rounds: t.value(i, "rounds")?,
+                min_s: t.value(i, "min_s")?,
+                avg_s: t.value(i, "avg_s")?,
+                max_s: t.value(i, "max_s")?,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -283,7 +300,9 @@ mod model_tests {
                 ..row("tree", 4, 8, 0.3)
             }]
         );
-        let e = parse_reduce_csv("tree,4,eight,10,2,0.1,0.2,0.3").unwrap_err();
-        assert!(e.contains("line 1"), "{e}");
+        let e = parse_reduce_csv(&format!("{REDUCE_HEADER}\ntree,4,eight,10,2,0.1,0.2,0.3"))
+            .unwrap_err();
+        assert!(e.contains("line 2") && e.contains("'eight'"), "{e}");
+        assert!(parse_reduce_csv("tree,4,8,10,2,0.1,0.2,0.3").is_err());
     }
 }
