@@ -148,3 +148,247 @@ fn bad_benchmark_arguments_are_refused() {
     }
     dir.done();
 }
+
+/// `spmdkit-bench` under `mpirun -np <np>` (oversubscribed), bounded in time.
+fn bench_mpi(np: usize, args: &[&str]) -> common::Run {
+    let mut cmd = Command::new("mpirun");
+    cmd.args(["--oversubscribe", "-np", &np.to_string(), bench_binary()])
+        .args(args);
+    run_mpi(cmd)
+}
+
+fn bench_alone(args: &[&str]) -> common::Run {
+    let mut cmd = Command::new(bench_binary());
+    cmd.args(args);
+    common::run_bounded(cmd, common::HANG_LIMIT)
+}
+
+#[test]
+fn workload_benchmarks_write_checked_rows_and_the_charts_draw_them() {
+    use spmdkit::bench::{plot, workloads};
+    let dir = Scratch::new("benchcharts");
+    let mut args = vec!["plot".to_string()];
+    let mut digests = Vec::new();
+    for np in [1, 2, 3] {
+        let m = dir.path(&format!("matrix-np{np}.csv"));
+        let m = m.to_str().unwrap();
+        bench_mpi(
+            np,
+            &[
+                "matrix",
+                "--count",
+                "6",
+                "--size",
+                "64",
+                "--threads",
+                "1,2",
+                "--repeats",
+                "2",
+                "--csv",
+                m,
+            ],
+        )
+        .assert_code(0);
+        let rows = workloads::parse_matrix_csv(&std::fs::read_to_string(m).unwrap()).unwrap();
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        for (row, t) in rows.iter().zip([1, 2]) {
+            assert_eq!((row.ranks, row.threads, row.workers), (np, t, np * t));
+            assert_eq!((row.count, row.size, row.repeats), (6, 64, 2));
+            assert!(row.total_s > 0.0 && row.gflops > 0.0, "{row:?}");
+            digests.push(row.digest.clone());
+        }
+        args.extend(["--matrix".into(), m.into()]);
+        if np == 1 {
+            continue;
+        }
+        let s = dir.path(&format!("sleep-np{np}.csv"));
+        let s = s.to_str().unwrap();
+        let run = bench_mpi(
+            np,
+            &[
+                "sleep",
+                "--tasks",
+                "random",
+                "--count",
+                "20",
+                "--longest",
+                "0.01",
+                "--threads",
+                "2",
+                "--repeats",
+                "2",
+                "--csv",
+                s,
+            ],
+        );
+        run.assert_code(0);
+        assert!(
+            run.stderr.contains("run 8/8 done"),
+            "progress on stderr: {}",
+            run.stderr
+        );
+        let rows = workloads::parse_sleep_csv(&std::fs::read_to_string(s).unwrap()).unwrap();
+        let policies: Vec<&str> = rows.iter().map(|r| r.policy.as_str()).collect();
+        assert_eq!(policies, ["lpt", "block", "cyclic", "dynamic"]);
+        let durations = workloads::random_durations(20, 0.01, 42);
+        let total: f64 = durations.iter().sum();
+        for r in &rows {
+            assert_eq!((r.workload.as_str(), r.ranks), ("random20", np));
+            assert_eq!(
+                (r.threads, r.workers, r.tasks, r.repeats),
+                (2, 2 * np, 20, 2)
+            );
+            assert!((r.total_s - total).abs() < 1e-6, "{r:?}");
+            let longest = durations.iter().copied().fold(0.0, f64::max);
+            let bound = (total / (2 * np) as f64).max(longest);
+            assert!((r.bound_s - bound).abs() < 1e-6, "{r:?} vs {bound}");
+            assert!(r.makespan_s >= r.bound_s * 0.99, "{r:?}");
+            assert!(r.efficiency > 0.0 && r.efficiency <= 1.01, "{r:?}");
+        }
+        args.extend(["--sleep".into(), s.into()]);
+        let r = dir.path(&format!("reduce-np{np}.csv"));
+        let r = r.to_str().unwrap();
+        bench_mpi(
+            np,
+            &[
+                "reduce",
+                "--sizes",
+                "8,64K",
+                "--iterations",
+                "3",
+                "--csv",
+                r,
+            ],
+        )
+        .assert_code(0);
+        args.extend(["--reduce".into(), r.into()]);
+    }
+    // Every rank count and thread count gave the same bits.
+    assert!(digests.iter().all(|d| *d == digests[0]), "{digests:?}");
+    let compare = dir.path("compare.csv");
+    std::fs::write(
+        &compare,
+        "# made up for the test\njob,workers,tool,runs,whole_s,in_program_s,whole_ratio\n\
+         sleep,2,spmdkit,3,5.1,4.96,1.00\nsleep,2,ray,3,8.0,5.0,1.57\n\
+         matrix,2,spmdkit,3,0.2,0.07,1.00\nmatrix,2,dask,3,3.0,0.5,15.0\n",
+    )
+    .unwrap();
+    let out = dir.path("charts");
+    args.extend([
+        "--compare".into(),
+        compare.to_str().unwrap().into(),
+        "--bytes".into(),
+        "64K".into(),
+        "--out".into(),
+        out.to_str().unwrap().into(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = bench_alone(&args);
+    run.assert_code(0);
+    let expect = [
+        (
+            "reduce-time.svg",
+            vec!["tree, 3 ranks", "linear, 2 ranks", "native, 3 ranks"],
+        ),
+        (
+            "reduce-model.svg",
+            vec!["tree: ceil(log2 P) steps", "linear: P - 1 steps", "64 KiB"],
+        ),
+        (
+            "matrix-scaling.svg",
+            vec!["1 rank, more threads", "3 ranks, more threads", "ideal"],
+        ),
+        (
+            "sleep-efficiency.svg",
+            vec!["lpt", "dynamic", "random20, 2 x 2", "random20, 3 x 2"],
+        ),
+        (
+            "compare.svg",
+            vec!["spmdkit", "ray", "dask", "sleep W=2", "matrix W=2"],
+        ),
+    ];
+    for (name, labels) in expect {
+        assert!(run.stdout.contains(name), "{}", run.stdout);
+        let svg = std::fs::read_to_string(out.join(name)).unwrap();
+        assert!(svg.starts_with("<svg"), "{name}");
+        for label in labels {
+            assert!(svg.contains(label), "{name} lacks '{label}'");
+        }
+    }
+    // The compare file reads back as the chart saw it.
+    let rows = plot::parse_compare_csv(&std::fs::read_to_string(&compare).unwrap()).unwrap();
+    assert_eq!(rows[3].tool, "dask");
+
+    // Charts refuse rows that disagree: another result for the same job.
+    let m1 = dir.path("matrix-np1.csv");
+    let forged = dir.path("forged.csv");
+    let text = std::fs::read_to_string(&m1).unwrap();
+    std::fs::write(&forged, text.replace(&digests[0], &"0".repeat(64))).unwrap();
+    let run = bench_alone(&[
+        "plot",
+        "--matrix",
+        m1.to_str().unwrap(),
+        "--matrix",
+        forged.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("the same job gave different results"),
+        "{}",
+        run.stderr
+    );
+    dir.done();
+}
+
+#[test]
+fn bad_workload_benchmark_arguments_are_refused() {
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["sleep", "--tasks", "heavy"],
+            "--tasks: 'heavy' is neither",
+        ),
+        (&["sleep", "--policies", "lpt,fifo"], "--policies: "),
+        (&["sleep", "--repeats", "0"], "--repeats: use at least 1"),
+        (
+            &["matrix", "--count", "3"],
+            "--count 3: give an even number",
+        ),
+        (&["matrix", "--threads", "1,0"], "--threads: '0' is not"),
+        (&["matrix", "--reduce", "fast"], "--reduce: "),
+    ];
+    for (args, needle) in cases {
+        let run = bench_mpi(2, args);
+        run.assert_code(2);
+        assert_eq!(
+            run.stderr.matches(needle).count(),
+            1,
+            "{args:?}: once, from rank 0: {}",
+            run.stderr
+        );
+    }
+    let dir = Scratch::new("badplot");
+    let run = bench_alone(&["plot"]);
+    run.assert_code(2);
+    assert!(run.stderr.contains("nothing to draw"), "{}", run.stderr);
+    let file = dir.path("a-file");
+    std::fs::write(&file, "").unwrap();
+    let run = bench_alone(&[
+        "plot",
+        "--sleep",
+        "/nonexistent/s.csv",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    run.assert_code(2);
+    assert!(run.stderr.contains("cannot create"), "{}", run.stderr);
+    let run = bench_alone(&["plot", "--sleep", "/nonexistent/s.csv"]);
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("cannot read '/nonexistent/s.csv'"),
+        "{}",
+        run.stderr
+    );
+    dir.done();
+}
