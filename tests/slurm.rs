@@ -211,6 +211,22 @@ fn batch_scripts_run_on_a_real_slurm_cluster() {
         "{csv}"
     );
 
+    // The scaling benchmark under srun: one row per thread count, at the job's 4 ranks.
+    let job = cluster.run_job(
+        "slurm/bench.sbatch",
+        &work.0,
+        &[
+            ("SPMDKIT_BENCH", &bench),
+            ("BENCH_MODE", "matrix"),
+            ("BENCH_ARGS", "--count 4 --size 100 --threads 1 --repeats 1"),
+        ],
+    );
+    assert_ended(&job, "COMPLETED", "0:0");
+    let csv = read(&work.0, format!("spmdkit-bench-{}.csv", job["id"]));
+    let rows = spmdkit::bench::workloads::parse_matrix_csv(&csv).unwrap();
+    assert_eq!(rows.len(), 1, "{csv}");
+    assert_eq!((rows[0].ranks, rows[0].threads), (4, 1), "{csv}");
+
     // Bad input fails the job with spmdkit's exit code, and nothing is written.
     let job = cluster.run_job(
         "slurm/sleep.sbatch",

@@ -442,7 +442,7 @@ fn draw_bars(
             .fold(f64::INFINITY, f64::min);
         let lo = if lo.is_finite() { lo / 2.0 } else { 1e-3 };
         let chart = builder
-            .build_cartesian_2d(x, (lo..hi * 3.0).log_scale())
+            .build_cartesian_2d(x, (lo..hi * 8.0).log_scale())
             .map_err(|e| err(&e))?;
         finish!(chart, lo);
     } else {
