@@ -6,7 +6,8 @@
 #           tasks of 0-100 ms (2 x 4);
 # then `spmdkit-bench model` and `spmdkit-bench plot`. CSVs, the model's text and the SVG charts
 # go to benches/results/ (or $SPMDKIT_CHARTS_OUT). Ranks above the core count share cores
-# (--oversubscribe): what that costs is part of what is measured.
+# (--oversubscribe): what that costs is part of what is measured. The scaling runs use
+# --bind-to none: Open MPI otherwise binds each rank to one core, and its threads would share it.
 # Usage: benches/charts.sh [REPEATS]   (default 3; about 10 minutes on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +23,7 @@ for np in 2 3 4; do
     run mpirun --oversubscribe -np "$np" "$BENCH" reduce --csv "$OUT/reduce-np$np.csv"
 done
 for np in 1 2 4; do
-    run mpirun --oversubscribe -np "$np" "$BENCH" matrix --count 16 --size 2000 --threads 1,2 \
+    run mpirun --oversubscribe --bind-to none -np "$np" "$BENCH" matrix --count 16 --size 2000 --threads 1,2 \
         --repeats "$REPEATS" --csv "$OUT/matrix-np$np.csv"
 done
 run mpirun -np 2 "$BENCH" sleep --threads 1 --repeats "$REPEATS" --csv "$OUT/sleep-classic-2x1.csv"
@@ -37,3 +38,5 @@ run mpirun -np 2 "$BENCH" sleep --threads 4 --tasks random --count 200 --longest
     --matrix "$OUT/matrix-np1.csv" --matrix "$OUT/matrix-np2.csv" --matrix "$OUT/matrix-np4.csv" \
     --sleep "$OUT/sleep-classic-2x1.csv" --sleep "$OUT/sleep-classic-2x8.csv" \
     --sleep "$OUT/sleep-random-2x4.csv"
+python3 benches/summary.py "$OUT" > /dev/null
+echo "tables: $OUT/summary.md" >&2

@@ -34,7 +34,7 @@ struct Cli {
 enum Bench {
     /// Time the reductions (tree, linear, native) of one f64 buffer per rank to rank 0.
     Reduce {
-        /// Bytes per rank, comma-separated, with K/M/G suffixes [default: 8 B to 64 MiB, x4].
+        /// Bytes per rank, comma-separated, with K/M/G suffixes [default: 8 B to 32 MiB x4, 64 MiB].
         #[arg(long, value_name = "LIST")]
         sizes: Option<String>,
         /// Strategies to time, comma-separated.
@@ -214,7 +214,11 @@ fn model(files: &[std::path::PathBuf], bytes: &str) -> Result<(), String> {
 
 fn sizes(list: Option<&str>) -> Result<Vec<usize>, String> {
     let Some(list) = list else {
-        return Ok((0..12).map(|i| 8usize << (2 * i)).collect());
+        // 8 B, 32 B, ... 32 MiB (x4), then 64 MiB.
+        return Ok((0..12)
+            .map(|i| 8usize << (2 * i))
+            .chain([64 << 20])
+            .collect());
     };
     list.split(',')
         .map(|s| {
@@ -484,6 +488,7 @@ fn matrix(comm: &dyn Comm, a: &MatrixArgs) -> Result<(), Failure> {
             comm.size()
         );
     }
+    warn_if_bound(comm, threads.iter().copied().max().unwrap_or(1));
     let job = workloads::MatrixJob {
         count,
         size,
@@ -534,6 +539,23 @@ fn matrix(comm: &dyn Comm, a: &MatrixArgs) -> Result<(), Failure> {
         )
         .map_err(|e| (1, e)),
         None => Ok(()),
+    }
+}
+
+/// Tells (on rank 0) when some rank may run on fewer cores than the threads it is asked for: a
+/// launcher that binds each rank to one core makes its threads share it, and the scaling curve
+/// then measures the binding, not spmdkit.
+fn warn_if_bound(comm: &dyn Comm, threads: usize) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let Some(all) = spmdkit::scatter::gather(comm, 0, &cores) else {
+        return;
+    };
+    if let Some((rank, cores)) = all.iter().enumerate().find(|(_, c)| **c < threads) {
+        spmdkit::say(&format!(
+            "spmdkit-bench: note: rank {rank} may run on {cores} core(s) (its CPU binding) but is \
+             asked for up to {threads} threads, which will share them; under Open MPI give \
+             --bind-to none or --map-by slot:PE={threads}"
+        ));
     }
 }
 
