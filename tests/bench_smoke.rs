@@ -392,3 +392,49 @@ fn bad_workload_benchmark_arguments_are_refused() {
     );
     dir.done();
 }
+
+/// The Python side of `benches/compare-python.sh` with what CI has (the standard library and
+/// Debian's NumPy): its concurrent.futures version of both classic jobs gives the right answers,
+/// so the comparison cannot quietly time a broken job.
+#[test]
+fn the_comparison_python_jobs_answer_correctly() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/classic_tools.py");
+    let run_tool = |args: &[&str]| {
+        let mut cmd = Command::new("/usr/bin/python3");
+        cmd.arg(script).args(args);
+        let run = common::run_bounded(cmd, common::HANG_LIMIT);
+        run.assert_code(0);
+        run.json()
+    };
+    let sleep = run_tool(&["--tool", "futures", "--job", "sleep", "--workers", "16"]);
+    let expected: Vec<String> = common::CLASSIC
+        .iter()
+        .map(|d| spmdkit::jobs::sleep::sleep_result(*d))
+        .collect();
+    let results: Vec<String> = sleep["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(results, expected);
+    let t = common::f(&sleep["in_program_s"]);
+    assert!(
+        (1.5..60.0).contains(&t),
+        "16 workers need the longest task, 1.5 s: {t}"
+    );
+    let matrix = run_tool(&["--tool", "futures", "--job", "matrix", "--workers", "2"]);
+    // E|AB|_F^2 = n^3 for standard normals; two products: 2 n^3.
+    let frobenius = common::f(&matrix["frobenius"]);
+    let expected = (2.0f64 * 1e9).sqrt();
+    assert!(
+        (frobenius / expected - 1.0).abs() < 0.02,
+        "{frobenius} vs {expected}"
+    );
+    let mut cmd = Command::new("/usr/bin/python3");
+    cmd.arg(script)
+        .args(["--tool", "futures", "--job", "nothing"]);
+    let run = common::run_bounded(cmd, common::HANG_LIMIT);
+    run.assert_code(2);
+    assert!(run.stderr.contains("invalid choice"), "{}", run.stderr);
+}
