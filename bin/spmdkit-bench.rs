@@ -6,7 +6,7 @@ use spmdkit::cli::{parse_duration, threads_here, CLASSIC_DURATIONS, MAX_SIZE, MA
 use spmdkit::memory::parse_bytes;
 use spmdkit::plan::Policy;
 use spmdkit::reduce::Strategy;
-use spmdkit::world::{agree, Comm, World};
+use spmdkit::world::{agree, launch, Comm, World};
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
@@ -19,8 +19,12 @@ Examples:
   spmdkit-bench model --csv reduce-np2.csv --csv reduce-np4.csv   (no MPI needed)
   spmdkit-bench plot --reduce reduce-np2.csv --matrix matrix-np2.csv --out charts/
 
-Each point: warm-up iterations, then timed ones, each after a barrier; min/avg/max over ranks of
-each rank's average time; the sum is checked before a time is printed.";
+reduce: each point has warm-up iterations, then timed ones, each after a barrier; min/avg/max over
+ranks of each rank's average time; the sum is checked before a time is printed.
+sleep, matrix: the real jobs, variants alternating run by run, medians; every answer is checked
+(sleep: each task's result; matrix: the same digest in every run). Progress goes to stderr.
+Threads per rank need cores per rank: Open MPI binds each of up to 2 ranks to one core unless
+given --bind-to none (or --map-by slot:PE=N); spmdkit-bench matrix says so when it sees it.";
 
 /// MPI benchmarks of spmdkit.
 #[derive(Parser)]
@@ -488,7 +492,9 @@ fn matrix(comm: &dyn Comm, a: &MatrixArgs) -> Result<(), Failure> {
             comm.size()
         );
     }
-    warn_if_bound(comm, threads.iter().copied().max().unwrap_or(1));
+    if let Some(note) = launch::binding_note(comm, threads.iter().copied().max().unwrap_or(1)) {
+        spmdkit::say(&format!("spmdkit-bench: {note}"));
+    }
     let job = workloads::MatrixJob {
         count,
         size,
@@ -542,23 +548,6 @@ fn matrix(comm: &dyn Comm, a: &MatrixArgs) -> Result<(), Failure> {
     }
 }
 
-/// Tells (on rank 0) when some rank may run on fewer cores than the threads it is asked for: a
-/// launcher that binds each rank to one core makes its threads share it, and the scaling curve
-/// then measures the binding, not spmdkit.
-fn warn_if_bound(comm: &dyn Comm, threads: usize) {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let Some(all) = spmdkit::scatter::gather(comm, 0, &cores) else {
-        return;
-    };
-    if let Some((rank, cores)) = all.iter().enumerate().find(|(_, c)| **c < threads) {
-        spmdkit::say(&format!(
-            "spmdkit-bench: note: rank {rank} may run on {cores} core(s) (its CPU binding) but is \
-             asked for up to {threads} threads, which will share them; under Open MPI give \
-             --bind-to none or --map-by slot:PE={threads}"
-        ));
-    }
-}
-
 fn read_all<T>(
     files: &[std::path::PathBuf],
     parse: fn(&str) -> Result<Vec<T>, String>,
@@ -608,7 +597,7 @@ fn plot(a: &PlotArgs) -> Result<(), String> {
     }
     if !a.matrix.is_empty() {
         let rows = read_all(&a.matrix, workloads::parse_matrix_csv)?;
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cores = launch::cores_here();
         draw("matrix-scaling.svg", &|p| plot::scaling(&rows, cores, p))?;
     }
     if !a.sleep.is_empty() {

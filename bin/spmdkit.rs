@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::{ColorChoice, CommandFactory, FromArgMatches};
 use spmdkit::cli::{Cli, Command, MatrixConfig, SleepConfig};
-use spmdkit::world::{agree, same_command, Comm, World};
+use spmdkit::world::{agree, launch, same_command, Comm, World};
 use spmdkit::{h5, jobs, Error};
 use std::panic::{self, AssertUnwindSafe};
 use std::process::ExitCode;
@@ -98,6 +98,9 @@ fn run(comm: &dyn Comm, cli: Cli) -> anyhow::Result<u8> {
             let local = MatrixConfig::from_args(&args, root).map_err(|e| (2, e.to_string()));
             let config = agree(comm, local).map_err(Error::from)?;
             config.output.iter().for_each(note_stale_partials);
+            if let Some(note) = launch::binding_note(comm, config.threads.count) {
+                spmdkit::say(&format!("spmdkit: {note}"));
+            }
             let Some(outcome) = jobs::matrix::run(comm, &config).map_err(Error::from)? else {
                 return Ok(0);
             };

@@ -229,3 +229,41 @@ fn an_existing_output_is_kept() {
     assert_eq!(std::fs::read(&out).unwrap(), b"old");
     dir.done();
 }
+
+#[test]
+fn threads_beyond_a_ranks_cores_are_noted_once() {
+    let run_with = |binding: &str| {
+        let mut cmd = std::process::Command::new("mpirun");
+        cmd.args(["--bind-to", binding, "-np", "2", common::binary()])
+            .args([
+                "matrix",
+                "--count",
+                "4",
+                "--size",
+                "40",
+                "--threads",
+                "2",
+                "--json",
+            ]);
+        common::run_mpi(cmd)
+    };
+    // Bound to one core each, two threads per rank take turns: rank 0 says so, once.
+    let bound = run_with("core");
+    bound.assert_code(0);
+    assert_eq!(
+        bound
+            .stderr
+            .matches("note: rank 0 may run on 1 core(s)")
+            .count(),
+        1,
+        "{}",
+        bound.stderr
+    );
+    assert!(bound.stderr.contains("--bind-to none"), "{}", bound.stderr);
+    assert_eq!(bound.json()["threads_per_rank"], 2);
+    // Unbound, each rank sees every core of this 2-core machine: nothing to say.
+    let free = run_with("none");
+    free.assert_code(0);
+    assert!(!free.stderr.contains("note:"), "{}", free.stderr);
+    assert_eq!(digest_of(&bound), digest_of(&free));
+}

@@ -170,3 +170,42 @@ mod tests {
         assert!(detect_from(env(&[("SLURM_NTASKS", "4"), ("SLURM_JOB_ID", "7")])).is_none());
     }
 }
+
+/// The cores this process may run on (its CPU affinity, as the launcher bound it), at least 1.
+pub fn cores_here() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// A note for the user when some rank may run on fewer cores than the `threads` it will use:
+/// launchers bind ranks to cores (Open MPI binds each of up to 2 ranks to one core by default),
+/// and threads beyond a rank's cores only take turns on them. Collective; rank 0 gets the note,
+/// naming the first such rank, and every other rank `None`.
+pub fn binding_note<C: super::Comm + ?Sized>(comm: &C, threads: usize) -> Option<String> {
+    let all = crate::scatter::gather(comm, 0, &cores_here())?;
+    let (rank, cores) = all.iter().enumerate().find(|(_, c)| **c < threads)?;
+    Some(format!(
+        "note: rank {rank} may run on {cores} core(s) (its CPU binding) but will use {threads} \
+         threads, which take turns on them; under Open MPI give --bind-to none or \
+         --map-by slot:PE={threads}, under Slurm --cpus-per-task={threads}"
+    ))
+}
+
+#[cfg(test)]
+mod binding_tests {
+    use super::*;
+    use crate::world::inproc;
+
+    #[test]
+    fn a_note_only_when_threads_exceed_the_cores() {
+        let cores = cores_here();
+        let notes = inproc::run(3, |comm| binding_note(comm, cores + 1));
+        let note = notes[0].as_deref().expect("rank 0 gets the note");
+        assert!(
+            note.contains("rank 0 may run on") && note.contains("--bind-to none"),
+            "{note}"
+        );
+        assert!(notes[1..].iter().all(Option::is_none));
+        let quiet = inproc::run(2, |comm| binding_note(comm, cores));
+        assert!(quiet.iter().all(Option::is_none));
+    }
+}
