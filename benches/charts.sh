@@ -13,8 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REPEATS=${1:-3}
 OUT=${SPMDKIT_CHARTS_OUT:-benches/results}
+source scripts/setup.sh
 cargo build --release --bins -q
-source benches/mpi-env.sh
 BENCH=target/release/spmdkit-bench
 mkdir -p "$OUT"
 run() { echo "+ $*" >&2; "$@"; }

@@ -7,25 +7,21 @@
 # alternating run by run. Every answer is checked. Prints and writes medians of the whole
 # process and of the time inside the program, with ratios to spmdkit:
 #   benches/results/compare.csv, compare.md and compare.svg (the chart).
-# Installs what it needs: Debian's python3-venv, python3-dev and Open MPI headers (for mpi4py),
-# then a virtual environment (target/python-venv, or $SPMDKIT_PY_VENV) with the pinned versions of
-# benches/requirements-compare.txt from the package index.
-# Usage: benches/compare-python.sh [RUNS]   (default 5; about 2 minutes a run on 2 cores)
+# Installs what it needs (as the README's commands do, then Debian's python3-venv and python3-dev
+# for mpi4py's build), then a virtual environment (target/python-venv, or $SPMDKIT_PY_VENV) with
+# the pinned versions of benches/requirements-compare.txt from the package index.
+# Usage: benches/compare-python.sh [RUNS]   (default 5; about 1.5 minutes a run on 2 cores, and
+# a few minutes more the first time, for the virtual environment)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-5}
 VENV=${SPMDKIT_PY_VENV:-target/python-venv}
 OUT=${SPMDKIT_COMPARE_OUT:-benches/results}
 
-missing=()
-for p in python3-venv python3-dev libopenmpi-dev openmpi-bin; do
-    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
-    echo "compare: installing ${missing[*]}" >&2
-    $SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}"
-fi
+# spmdkit's own packages, cargo and the MPI variables (as the README's commands), then what the
+# Python side needs to build mpi4py and make a virtual environment.
+source scripts/setup.sh
+install_missing_packages python3-venv python3-dev
 cargo build --release --bins -q
 if ! "$VENV/bin/python" -c "import ray, dask.distributed, mpi4py, numpy" 2>/dev/null; then
     echo "compare: creating $VENV (Ray, Dask, mpi4py, NumPy from the package index)" >&2
@@ -33,7 +29,6 @@ if ! "$VENV/bin/python" -c "import ray, dask.distributed, mpi4py, numpy" 2>/dev/
     "$VENV/bin/pip" install -q --upgrade pip
     "$VENV/bin/pip" install -q -r benches/requirements-compare.txt
 fi
-source benches/mpi-env.sh
 # Ray's token notice and usage statistics prompt are noise here; nothing leaves the machine.
 export RAY_USAGE_STATS_ENABLED=0
 "$VENV/bin/python" benches/compare.py --runs "$RUNS" --python "$VENV/bin/python" --out "$OUT"
