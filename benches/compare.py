@@ -43,6 +43,10 @@ def cases(python):
                     mpirun(w, python, tools, "--tool", "mpi4py", "--job", "sleep"), {}))
         out.append(("sleep", w, "spmdkit",
                     mpirun(2, SPMDKIT, "sleep", "--threads", str(w // 2), "--quiet", "--json"), {}))
+        # The same without knowing the durations: tasks handed out as ranks ask, as the pools do.
+        out.append(("sleep", w, "spmdkit-dynamic",
+                    mpirun(2, SPMDKIT, "sleep", "--threads", str(w // 2), "--schedule", "dynamic",
+                           "--quiet", "--json"), {}))
         if w > 2:
             out.append(("sleep", w, "spmdkit-ranks",
                         mpirun(w, SPMDKIT, "sleep", "--threads", "1", "--quiet", "--json"), {}))

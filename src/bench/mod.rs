@@ -4,9 +4,13 @@
 //! each rank timing its own part, min/avg/max over ranks of the per-rank average, the parameters
 //! printed with the result, and the answer checked before a time is reported.
 
+pub mod cli;
+pub mod error;
 pub mod plot;
 pub mod table;
 pub mod workloads;
+
+pub use error::BenchError;
 
 use crate::reduce::{self, Node, Partial, Strategy};
 use crate::scatter;
@@ -212,6 +216,110 @@ impl ReduceRow {
             self.max_s
         )
     }
+}
+
+/// The header of the human table of `reduce` rows.
+pub fn reduce_table_header() -> String {
+    format!(
+        "{:>8} {:>12} {:>6} {:>6} {:>12} {:>12} {:>12}",
+        "strategy", "bytes", "iters", "rounds", "min_us", "avg_us", "max_us"
+    )
+}
+
+impl ReduceRow {
+    /// The row as a line of the human table (times in µs).
+    pub fn table_line(&self) -> String {
+        format!(
+            "{:>8} {:>12} {:>6} {:>6} {:>12.2} {:>12.2} {:>12.2}",
+            self.strategy,
+            self.bytes,
+            self.iterations,
+            self.rounds,
+            self.min_s * 1e6,
+            self.avg_s * 1e6,
+            self.max_s * 1e6
+        )
+    }
+}
+
+/// The add kernel's time per byte of a message (γ), measured here: the median of 15 adds of
+/// 1 M values on this process's rayon threads.
+pub fn measure_gamma() -> f64 {
+    let values = 1 << 20;
+    let mut acc = vec![1.0; values];
+    let x = vec![0.5; values];
+    let mut times: Vec<f64> = (0..16)
+        .map(|_| {
+            let t = Instant::now();
+            crate::matrix::add_into(&mut acc, &x);
+            t.elapsed().as_secs_f64()
+        })
+        .skip(1)
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2] / (values * 8) as f64
+}
+
+/// The model's report: the fitted α, β, γ; every tree and linear row next to the model's time;
+/// the predictions for 2 to 65 536 ranks at `bytes` per rank.
+///
+/// # Errors
+/// Fewer than two usable rows.
+pub fn model_report(
+    rows: &[ReduceRow],
+    bytes: usize,
+    gamma_s_per_byte: f64,
+) -> Result<String, BenchError> {
+    use std::fmt::Write as _;
+    let m = Model::fit(rows, gamma_s_per_byte).ok_or_else(|| {
+        BenchError::Input(
+            "the CSVs need at least two tree or linear rows of different sizes or rank counts"
+                .into(),
+        )
+    })?;
+    let mut out = String::new();
+    let _ = writeln!(out, "# spmdkit-bench model: t = hops x (alpha + bytes x (beta + gamma)); hops = P-1 (linear), ceil(log2 P) (tree)");
+    let _ = writeln!(
+        out,
+        "alpha = {:.3} us, beta = {:.3} ns/byte ({:.2} GB/s), gamma = {:.3} ns/byte ({:.2} GB/s, measured here)",
+        m.alpha_s * 1e6,
+        m.beta_s_per_byte * 1e9,
+        1e-9 / m.beta_s_per_byte,
+        m.gamma_s_per_byte * 1e9,
+        1e-9 / m.gamma_s_per_byte
+    );
+    let _ = writeln!(
+        out,
+        "\n{:>8} {:>6} {:>10} {:>12} {:>12} {:>8}",
+        "strategy", "ranks", "bytes", "measured_us", "model_us", "ratio"
+    );
+    for r in rows
+        .iter()
+        .filter(|r| hops(&r.strategy, r.ranks).is_finite())
+    {
+        let p = m.predict(&r.strategy, r.ranks, r.bytes);
+        let _ = writeln!(
+            out,
+            "{:>8} {:>6} {:>10} {:>12.2} {:>12.2} {:>8.2}",
+            r.strategy,
+            r.ranks,
+            r.bytes,
+            r.max_s * 1e6,
+            p * 1e6,
+            r.max_s / p
+        );
+    }
+    let _ = writeln!(out, "\npredicted for {bytes} bytes per rank:");
+    let _ = writeln!(
+        out,
+        "{:>8} {:>14} {:>14} {:>14}",
+        "ranks", "tree_s", "linear_s", "linear/tree"
+    );
+    for p in (1..=16).map(|k| 1usize << k) {
+        let (t, l) = (m.predict("tree", p, bytes), m.predict("linear", p, bytes));
+        let _ = writeln!(out, "{p:>8} {t:>14.6} {l:>14.6} {:>14.1}", l / t);
+    }
+    Ok(out)
 }
 
 /// Reads the rows of a CSV written by `spmdkit-bench reduce --csv`.

@@ -1,12 +1,14 @@
 //! The charts of `spmdkit-bench plot`, drawn as SVG files (no fonts or system libraries needed;
 //! browsers and GitHub show them as they are).
 
-use super::table::Table;
+use super::cli::PlotConfig;
+use super::error::BenchError;
+use super::table::{read_rows, Table};
 use super::workloads::{MatrixRow, SleepRow};
 use super::{Model, ReduceRow};
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Chart size in pixels.
 const SIZE: (u32, u32) = (900, 560);
@@ -27,8 +29,8 @@ fn colour(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
-fn failed(path: &Path) -> impl Fn(&dyn std::fmt::Display) -> String + '_ {
-    move |e| format!("cannot draw '{}': {e}", path.display())
+fn failed(path: &Path) -> impl Fn(&dyn std::fmt::Display) -> BenchError + '_ {
+    move |e| BenchError::Output(format!("cannot draw '{}': {e}", path.display()))
 }
 
 /// `bytes` in words: 8 B, 64 KiB, 8 MiB.
@@ -88,9 +90,9 @@ fn log_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
 ///
 /// # Errors
 /// No rows, or a file that cannot be written.
-pub fn reduce_time(rows: &[ReduceRow], path: &Path) -> Result<(), String> {
+pub fn reduce_time(rows: &[ReduceRow], path: &Path) -> Result<(), BenchError> {
     if rows.is_empty() {
-        return Err("no reduce rows to draw".into());
+        return Err(BenchError::Input("no reduce rows to draw".into()));
     }
     let err = failed(path);
     let root = SVGBackend::new(path, SIZE).into_drawing_area();
@@ -173,7 +175,12 @@ fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
 ///
 /// # Errors
 /// A file that cannot be written.
-pub fn model(model: &Model, rows: &[ReduceRow], bytes: usize, path: &Path) -> Result<(), String> {
+pub fn model(
+    model: &Model,
+    rows: &[ReduceRow],
+    bytes: usize,
+    path: &Path,
+) -> Result<(), BenchError> {
     let err = failed(path);
     let root = SVGBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
@@ -258,22 +265,24 @@ pub fn model(model: &Model, rows: &[ReduceRow], bytes: usize, path: &Path) -> Re
 ///
 /// # Errors
 /// No rows, rows of different jobs or different results, or a file that cannot be written.
-pub fn scaling(rows: &[MatrixRow], cores: usize, path: &Path) -> Result<(), String> {
-    let first = rows.first().ok_or("no matrix rows to draw")?;
+pub fn scaling(rows: &[MatrixRow], cores: usize, path: &Path) -> Result<(), BenchError> {
+    let first = rows
+        .first()
+        .ok_or_else(|| BenchError::Input("no matrix rows to draw".into()))?;
     if let Some(other) = rows
         .iter()
         .find(|r| (r.count, r.size) != (first.count, first.size))
     {
-        return Err(format!(
+        return Err(BenchError::Input(format!(
             "the matrix rows are of different jobs ({} x {}^2 and {} x {}^2): give one job's CSVs",
             first.count, first.size, other.count, other.size
-        ));
+        )));
     }
     if let Some(other) = rows.iter().find(|r| r.digest != first.digest) {
-        return Err(format!(
+        return Err(BenchError::Input(format!(
             "the same job gave different results ({} at {} ranks x {} threads, {} at {} x {})",
             first.digest, first.ranks, first.threads, other.digest, other.ranks, other.threads
-        ));
+        )));
     }
     let base = rows
         .iter()
@@ -379,8 +388,8 @@ fn draw_bars(
     spec: &Bars<'_>,
     value: &dyn Fn(usize, usize) -> Option<f64>,
     format: &dyn Fn(f64) -> String,
-) -> Result<(), String> {
-    let err = |e: &dyn std::fmt::Display| format!("cannot draw: {e}");
+) -> Result<(), BenchError> {
+    let err = |e: &dyn std::fmt::Display| BenchError::Output(format!("cannot draw: {e}"));
     let values: Vec<f64> = (0..spec.groups.len())
         .flat_map(|g| (0..spec.bars.len()).filter_map(move |b| value(g, b)))
         .collect();
@@ -458,9 +467,9 @@ fn draw_bars(
 ///
 /// # Errors
 /// No rows, or a file that cannot be written.
-pub fn sleep(rows: &[SleepRow], path: &Path) -> Result<(), String> {
+pub fn sleep(rows: &[SleepRow], path: &Path) -> Result<(), BenchError> {
     if rows.is_empty() {
-        return Err("no sleep rows to draw".into());
+        return Err(BenchError::Input("no sleep rows to draw".into()));
     }
     let mut groups: Vec<(String, usize, usize)> = Vec::new();
     for r in rows {
@@ -536,9 +545,9 @@ pub fn parse_compare_csv(text: &str) -> Result<Vec<CompareRow>, String> {
 ///
 /// # Errors
 /// No rows, or a file that cannot be written.
-pub fn compare(rows: &[CompareRow], path: &Path) -> Result<(), String> {
+pub fn compare(rows: &[CompareRow], path: &Path) -> Result<(), BenchError> {
     if rows.is_empty() {
-        return Err("no comparison rows to draw".into());
+        return Err(BenchError::Input("no comparison rows to draw".into()));
     }
     let mut groups: Vec<(String, usize)> = Vec::new();
     let mut tools: Vec<String> = Vec::new();
@@ -575,6 +584,55 @@ pub fn compare(rows: &[CompareRow], path: &Path) -> Result<(), String> {
         draw_bars(half, &spec, &value, &seconds_label)?;
     }
     root.present().map_err(|e| failed(path)(&e))
+}
+
+/// Draws every chart that `config`'s CSVs allow into its output directory: `reduce-time.svg`
+/// and `reduce-model.svg` (with `gamma_s_per_byte` for the model), `matrix-scaling.svg`
+/// (`cores` marked), `sleep-efficiency.svg`, `compare.svg`. Returns the files written.
+///
+/// # Errors
+/// An unreadable or inconsistent CSV, too few rows for the model, or a file that cannot be
+/// written.
+pub fn draw_all(
+    config: &PlotConfig,
+    gamma_s_per_byte: f64,
+    cores: usize,
+) -> Result<Vec<PathBuf>, BenchError> {
+    std::fs::create_dir_all(&config.out).map_err(|e| {
+        BenchError::Output(format!("cannot create '{}': {e}", config.out.display()))
+    })?;
+    let mut drawn = Vec::new();
+    let mut draw = |name: &str, f: &dyn Fn(&Path) -> Result<(), BenchError>| {
+        let path = config.out.join(name);
+        f(&path)?;
+        drawn.push(path);
+        Ok::<(), BenchError>(())
+    };
+    if !config.reduce.is_empty() {
+        let rows = read_rows(&config.reduce, super::parse_reduce_csv)?;
+        draw("reduce-time.svg", &|p| reduce_time(&rows, p))?;
+        let m = Model::fit(&rows, gamma_s_per_byte).ok_or_else(|| {
+            BenchError::Input(
+                "the reduce CSVs need at least two tree or linear rows of different sizes or \
+                 rank counts"
+                    .into(),
+            )
+        })?;
+        draw("reduce-model.svg", &|p| model(&m, &rows, config.bytes, p))?;
+    }
+    if !config.matrix.is_empty() {
+        let rows = read_rows(&config.matrix, super::workloads::parse_matrix_csv)?;
+        draw("matrix-scaling.svg", &|p| scaling(&rows, cores, p))?;
+    }
+    if !config.sleep.is_empty() {
+        let rows = read_rows(&config.sleep, super::workloads::parse_sleep_csv)?;
+        draw("sleep-efficiency.svg", &|p| sleep(&rows, p))?;
+    }
+    if let Some(f) = &config.compare {
+        let rows = read_rows(std::slice::from_ref(f), parse_compare_csv)?;
+        draw("compare.svg", &|p| compare(&rows, p))?;
+    }
+    Ok(drawn)
 }
 
 #[cfg(test)]

@@ -2,8 +2,9 @@
 //! names the columns, then one line a row. Readers find columns by name, so a file may carry more
 //! columns than a reader needs.
 
+use super::error::BenchError;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A CSV file read back.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,10 +53,10 @@ impl Table {
     ///
     /// # Errors
     /// As [`Table::parse`], or an unreadable file.
-    pub fn read(path: &Path, needed: &[&str]) -> Result<Table, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read '{}': {e}", path.display()))?;
-        Table::parse(&text, needed).map_err(|e| format!("'{}': {e}", path.display()))
+    pub fn read(path: &Path, needed: &[&str]) -> Result<Table, BenchError> {
+        let text = read_text(path)?;
+        Table::parse(&text, needed)
+            .map_err(|e| BenchError::Input(format!("'{}': {e}", path.display())))
     }
 
     /// Number of rows.
@@ -97,6 +98,29 @@ impl Table {
     }
 }
 
+fn read_text(path: &Path) -> Result<String, BenchError> {
+    std::fs::read_to_string(path)
+        .map_err(|e| BenchError::Input(format!("cannot read '{}': {e}", path.display())))
+}
+
+/// The rows of all `files`, each read with `parse`; errors name the file.
+///
+/// # Errors
+/// An unreadable file, or what `parse` says of one.
+pub fn read_rows<T>(
+    files: &[PathBuf],
+    parse: fn(&str) -> Result<Vec<T>, String>,
+) -> Result<Vec<T>, BenchError> {
+    let mut rows = Vec::new();
+    for f in files {
+        let text = read_text(f)?;
+        rows.extend(
+            parse(&text).map_err(|e| BenchError::Input(format!("'{}': {e}", f.display())))?,
+        );
+    }
+    Ok(rows)
+}
+
 /// Writes a CSV: a title comment, a comment with the parameters, the header and the lines.
 ///
 /// # Errors
@@ -107,7 +131,7 @@ pub fn write(
     parameters: &[(&str, String)],
     header: &str,
     lines: impl IntoIterator<Item = String>,
-) -> Result<(), String> {
+) -> Result<(), BenchError> {
     let mut text = format!("# {title}\n#");
     for (k, v) in parameters {
         let _ = write!(text, " {k}={v}");
@@ -116,7 +140,8 @@ pub fn write(
     for line in lines {
         let _ = writeln!(text, "{line}");
     }
-    std::fs::write(path, text).map_err(|e| format!("cannot write '{}': {e}", path.display()))
+    std::fs::write(path, text)
+        .map_err(|e| BenchError::Output(format!("cannot write '{}': {e}", path.display())))
 }
 
 #[cfg(test)]
@@ -165,6 +190,9 @@ mod tests {
         assert_eq!((t.len(), t.text(1, "b")), (2, "y"));
         std::fs::remove_dir_all(&dir).unwrap();
         let e = Table::read(&path, &[]).unwrap_err();
-        assert!(e.contains("cannot read"), "{e}");
+        assert!(e.to_string().contains("cannot read"), "{e}");
+        assert_eq!(e.exit_code(), 2);
+        let e = write(&dir.join("no/such/dir.csv"), "t", &[], "a", []).unwrap_err();
+        assert_eq!(e.exit_code(), 1, "{e}");
     }
 }

@@ -89,6 +89,28 @@ impl SleepRow {
     }
 }
 
+/// The human table of `sleep` rows.
+pub fn sleep_table(rows: &[SleepRow]) -> String {
+    let mut out = format!(
+        "{:>8} {:>6} {:>8} {:>8} {:>10} {:>12} {:>10} {:>11}\n",
+        "policy", "ranks", "threads", "workers", "bound_s", "makespan_s", "wall_s", "efficiency"
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "{:>8} {:>6} {:>8} {:>8} {:>10.4} {:>12.4} {:>10.4} {:>11.4}\n",
+            r.policy,
+            r.ranks,
+            r.threads,
+            r.workers,
+            r.bound_s,
+            r.makespan_s,
+            r.wall_s,
+            r.efficiency
+        ));
+    }
+    out
+}
+
 /// Reads a CSV written by `spmdkit-bench sleep --csv`.
 ///
 /// # Errors
@@ -264,6 +286,29 @@ impl MatrixRow {
             self.digest
         )
     }
+}
+
+/// The human table of `matrix` rows (the digest shortened to 16 hex digits).
+pub fn matrix_table(rows: &[MatrixRow]) -> String {
+    let mut out = format!(
+        "{:>6} {:>8} {:>8} {:>11} {:>11} {:>11} {:>11} {:>9}  digest\n",
+        "ranks", "threads", "workers", "generate_s", "multiply_s", "reduce_s", "total_s", "GFLOP/s"
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "{:>6} {:>8} {:>8} {:>11.4} {:>11.4} {:>11.4} {:>11.4} {:>9.1}  {}\n",
+            r.ranks,
+            r.threads,
+            r.workers,
+            r.generate_s,
+            r.multiply_s,
+            r.reduce_s,
+            r.total_s,
+            r.gflops,
+            r.digest.get(..16).unwrap_or(&r.digest)
+        ));
+    }
+    out
 }
 
 /// Reads a CSV written by `spmdkit-bench matrix --csv`.
