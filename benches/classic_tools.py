@@ -22,9 +22,14 @@ DURATIONS = [0.1, 0.2, 0.1, 0.5, 0.7, 0.9, 0.5, 0.4, 1.5, 1.3, 1.0, 0.3, 0.7, 0.
 COUNT, SIZE, SEED = 4, 1000, 1
 
 
+def sleep_answer(duration):
+    """What a sleep task returns: the same text as spmdkit's tasks."""
+    return f"Sleep time {duration!r}"
+
+
 def sleep_task(duration):
     time.sleep(duration)
-    return f"Sleep time {duration!r}"
+    return sleep_answer(duration)
 
 
 def make_matrix(index):

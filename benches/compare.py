@@ -14,12 +14,13 @@ import sys
 import time
 from importlib import metadata
 
-DURATIONS = [0.1, 0.2, 0.1, 0.5, 0.7, 0.9, 0.5, 0.4, 1.5, 1.3, 1.0, 0.3, 0.7, 0.6, 0.3, 0.8]
-EXPECTED = [f"Sleep time {d!r}" for d in DURATIONS]
+from classic_tools import COUNT, DURATIONS, SIZE, sleep_answer
+
+EXPECTED = [sleep_answer(d) for d in DURATIONS]
 SLEEP_WORKERS = [2, 4, 16]
 MATRIX_WORKERS = 2
-# A product of two n x n standard-normal matrices has E|AB|_F^2 = n^3; the sum of two, 2 n^3.
-FROBENIUS = (2 * 1000**3) ** 0.5
+# A product of two n x n standard-normal matrices has E|AB|_F^2 = n^3; the sum of K of them, K n^3.
+FROBENIUS = (COUNT // 2 * SIZE**3) ** 0.5
 LIMIT_S = 600
 NAMES = {"futures": "concurrent.futures"}
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -110,7 +111,7 @@ def run_once(job, w, tool, command, extra, digests):
     return whole, check(job, tool, json.loads(lines[-1]), digests)
 
 
-def machine(python):
+def machine():
     cpu = "unknown CPU"
     try:
         for line in open("/proc/cpuinfo"):
@@ -148,7 +149,7 @@ def main():
     if args.runs < 1:
         parser.error("--runs: use at least 1")
     plan = cases(args.python)
-    info = machine(args.python)
+    info = machine()
     times = {}
     digests = {}
     total = args.runs * len(plan)

@@ -324,7 +324,7 @@ pub fn resolve_threads(
 
 /// [`resolve_threads`] with this process's environment and CPU affinity.
 pub fn threads_here(arg: Option<&str>) -> Result<Threads, ConfigError> {
-    let available = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let available = crate::world::launch::cores_here();
     resolve_threads(arg, |k| std::env::var(k).ok(), available)
 }
 

@@ -2,11 +2,23 @@
 
 mod common;
 
-use common::{run_mpi, Scratch};
+use common::{Run, Scratch};
 use std::process::Command;
 
 fn bench_binary() -> &'static str {
     env!("CARGO_BIN_EXE_spmdkit-bench")
+}
+
+/// `spmdkit-bench <args>` under `mpirun -np <np>`, bounded in time.
+fn bench_mpi(np: usize, args: &[&str]) -> Run {
+    common::mpirun_of(bench_binary(), np, args, &[])
+}
+
+/// `spmdkit-bench <args>` without a launcher, bounded in time.
+fn bench_alone(args: &[&str]) -> Run {
+    let mut cmd = Command::new(bench_binary());
+    cmd.args(args);
+    common::run_bounded(cmd, common::HANG_LIMIT)
 }
 
 #[test]
@@ -14,9 +26,9 @@ fn reduce_benchmark_writes_checked_rows_at_np_2_and_3() {
     for np in [2, 3] {
         let dir = Scratch::new("bench");
         let csv = dir.path("reduce.csv");
-        let mut cmd = Command::new("mpirun");
-        cmd.args(["--oversubscribe", "-np", &np.to_string(), bench_binary()])
-            .args([
+        let run = bench_mpi(
+            np,
+            &[
                 "reduce",
                 "--sizes",
                 "8,4K,256K",
@@ -25,9 +37,9 @@ fn reduce_benchmark_writes_checked_rows_at_np_2_and_3() {
                 "--warmup",
                 "1",
                 "--csv",
-            ])
-            .arg(&csv);
-        let run = run_mpi(cmd);
+                csv.to_str().unwrap(),
+            ],
+        );
         run.assert_code(0);
         assert!(
             run.stdout
@@ -68,9 +80,7 @@ fn reduce_benchmark_writes_checked_rows_at_np_2_and_3() {
             assert!(0.0 < min && min <= avg && avg <= max, "{row:?}");
         }
         // The cost model fits those rows and extrapolates.
-        let mut cmd = Command::new(bench_binary());
-        cmd.arg("model").arg("--csv").arg(&csv);
-        let model = common::run_bounded(cmd, common::HANG_LIMIT);
+        let model = bench_alone(&["model", "--csv", csv.to_str().unwrap()]);
         model.assert_code(0);
         assert!(model.stdout.contains("alpha = "), "{}", model.stdout);
         let last = model.stdout.lines().last().unwrap_or_default();
@@ -85,43 +95,10 @@ fn reduce_benchmark_writes_checked_rows_at_np_2_and_3() {
 
 #[test]
 fn bad_benchmark_arguments_are_refused() {
-    let mut cmd = Command::new("mpirun");
-    cmd.args([
-        "--oversubscribe",
-        "-np",
-        "2",
-        bench_binary(),
-        "reduce",
-        "--sizes",
-        "12",
-    ]);
-    let run = run_mpi(cmd);
-    run.assert_code(2);
-    assert_eq!(
-        run.stderr
-            .matches("'12' must be a positive multiple of 8 bytes")
-            .count(),
-        1,
-        "{}",
-        run.stderr
-    );
-    let mut cmd = Command::new("mpirun");
-    cmd.args([
-        "--oversubscribe",
-        "-np",
-        "2",
-        bench_binary(),
-        "reduce",
-        "--strategies",
-        "tree,fast",
-    ]);
-    let run = run_mpi(cmd);
-    run.assert_code(2);
-    assert!(
-        run.stderr.contains("unknown reduction 'fast'"),
-        "{}",
-        run.stderr
-    );
+    bench_mpi(2, &["reduce", "--sizes", "12"])
+        .assert_says_once(2, "'12' must be a positive multiple of 8 bytes");
+    bench_mpi(2, &["reduce", "--strategies", "tree,fast"])
+        .assert_says_once(2, "unknown reduction 'fast'");
     // The model refuses what it cannot read, naming it.
     let dir = Scratch::new("badmodel");
     let csv = dir.path("broken.csv");
@@ -140,27 +117,11 @@ fn bad_benchmark_arguments_are_refused() {
         (&["--csv", csv, "--bytes", "lots"], "--bytes: 'lots'"),
     ];
     for (args, needle) in cases {
-        let mut cmd = Command::new(bench_binary());
-        cmd.arg("model").args(args);
-        let run = common::run_bounded(cmd, common::HANG_LIMIT);
-        run.assert_code(2);
-        assert!(run.stderr.contains(needle), "{args:?}: {}", run.stderr);
+        let mut all = vec!["model"];
+        all.extend(args);
+        bench_alone(&all).assert_says_once(2, needle);
     }
     dir.done();
-}
-
-/// `spmdkit-bench` under `mpirun -np <np>` (oversubscribed), bounded in time.
-fn bench_mpi(np: usize, args: &[&str]) -> common::Run {
-    let mut cmd = Command::new("mpirun");
-    cmd.args(["--oversubscribe", "-np", &np.to_string(), bench_binary()])
-        .args(args);
-    run_mpi(cmd)
-}
-
-fn bench_alone(args: &[&str]) -> common::Run {
-    let mut cmd = Command::new(bench_binary());
-    cmd.args(args);
-    common::run_bounded(cmd, common::HANG_LIMIT)
 }
 
 #[test]
@@ -333,12 +294,7 @@ fn workload_benchmarks_write_checked_rows_and_the_charts_draw_them() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    run.assert_code(2);
-    assert!(
-        run.stderr.contains("the same job gave different results"),
-        "{}",
-        run.stderr
-    );
+    run.assert_says_once(2, "the same job gave different results");
     dir.done();
 }
 
@@ -359,19 +315,10 @@ fn bad_workload_benchmark_arguments_are_refused() {
         (&["matrix", "--reduce", "fast"], "--reduce: "),
     ];
     for (args, needle) in cases {
-        let run = bench_mpi(2, args);
-        run.assert_code(2);
-        assert_eq!(
-            run.stderr.matches(needle).count(),
-            1,
-            "{args:?}: once, from rank 0: {}",
-            run.stderr
-        );
+        bench_mpi(2, args).assert_says_once(2, needle);
     }
     let dir = Scratch::new("badplot");
-    let run = bench_alone(&["plot"]);
-    run.assert_code(2);
-    assert!(run.stderr.contains("nothing to draw"), "{}", run.stderr);
+    bench_alone(&["plot"]).assert_says_once(2, "nothing to draw");
     let file = dir.path("a-file");
     std::fs::write(&file, "").unwrap();
     let run = bench_alone(&[
@@ -382,15 +329,9 @@ fn bad_workload_benchmark_arguments_are_refused() {
         file.to_str().unwrap(),
     ]);
     // A directory that cannot be made is a failure to write the results: exit code 1.
-    run.assert_code(1);
-    assert!(run.stderr.contains("cannot create"), "{}", run.stderr);
-    let run = bench_alone(&["plot", "--sleep", "/nonexistent/s.csv"]);
-    run.assert_code(2);
-    assert!(
-        run.stderr.contains("cannot read '/nonexistent/s.csv'"),
-        "{}",
-        run.stderr
-    );
+    run.assert_says_once(1, "cannot create");
+    bench_alone(&["plot", "--sleep", "/nonexistent/s.csv"])
+        .assert_says_once(2, "cannot read '/nonexistent/s.csv'");
     dir.done();
 }
 
@@ -400,13 +341,12 @@ fn bad_workload_benchmark_arguments_are_refused() {
 #[test]
 fn the_comparison_python_jobs_answer_correctly() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/classic_tools.py");
-    let run_tool = |args: &[&str]| {
+    let python = |args: &[&str]| {
         let mut cmd = Command::new("/usr/bin/python3");
         cmd.arg(script).args(args);
-        let run = common::run_bounded(cmd, common::HANG_LIMIT);
-        run.assert_code(0);
-        run.json()
+        common::run_bounded(cmd, common::HANG_LIMIT)
     };
+    let run_tool = |args: &[&str]| python(args).assert_code(0).json();
     let sleep = run_tool(&["--tool", "futures", "--job", "sleep", "--workers", "16"]);
     let expected: Vec<String> = common::CLASSIC
         .iter()
@@ -432,10 +372,5 @@ fn the_comparison_python_jobs_answer_correctly() {
         (frobenius / expected - 1.0).abs() < 0.02,
         "{frobenius} vs {expected}"
     );
-    let mut cmd = Command::new("/usr/bin/python3");
-    cmd.arg(script)
-        .args(["--tool", "futures", "--job", "nothing"]);
-    let run = common::run_bounded(cmd, common::HANG_LIMIT);
-    run.assert_code(2);
-    assert!(run.stderr.contains("invalid choice"), "{}", run.stderr);
+    python(&["--tool", "futures", "--job", "nothing"]).assert_says_once(2, "invalid choice");
 }

@@ -6,6 +6,7 @@ use super::error::BenchError;
 use super::table::{read_rows, Table};
 use super::workloads::{MatrixRow, SleepRow};
 use super::{Model, ReduceRow};
+use crate::memory::human;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
@@ -33,20 +34,9 @@ fn failed(path: &Path) -> impl Fn(&dyn std::fmt::Display) -> BenchError + '_ {
     move |e| BenchError::Output(format!("cannot draw '{}': {e}", path.display()))
 }
 
-/// `bytes` in words: 8 B, 64 KiB, 8 MiB.
+/// `bytes` in words: 8 B, 64 KiB, 8 MiB, 1.5 KiB ([`human`] without a trailing `.0`).
 pub fn bytes_label(bytes: f64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB"];
-    let mut v = bytes;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < units.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if (v - v.round()).abs() < 1e-9 {
-        format!("{v:.0} {}", units[u])
-    } else {
-        format!("{v:.1} {}", units[u])
-    }
+    human(bytes.max(0.0).round() as u64).replace(".0 ", " ")
 }
 
 /// `seconds` in words: 1 µs, 20 ms, 1.5 s.

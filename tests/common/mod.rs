@@ -42,6 +42,18 @@ impl Run {
         );
         self
     }
+
+    /// Asserts the exit code and that `needle` is in stderr exactly once (said by rank 0 only).
+    pub fn assert_says_once(&self, code: i32, needle: &str) -> &Self {
+        self.assert_code(code);
+        assert_eq!(
+            self.stderr.matches(needle).count(),
+            1,
+            "expected '{needle}' exactly once in:\n{}",
+            self.stderr
+        );
+        self
+    }
 }
 
 pub fn binary() -> &'static str {
@@ -94,6 +106,12 @@ pub fn run_mpi(mut cmd: Command) -> Run {
 
 /// `mpirun -np <np> spmdkit <args>`, oversubscribed where needed, with `env` passed to every rank.
 pub fn mpirun(np: usize, args: &[&str], env: &[(&str, &str)]) -> Run {
+    mpirun_of(binary(), np, args, env)
+}
+
+/// `mpirun -np <np> <program> <args>`, unbound and oversubscribed where needed, with `env` passed
+/// to every rank.
+pub fn mpirun_of(program: &str, np: usize, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new("mpirun");
     cmd.args([
         "--oversubscribe",
@@ -106,7 +124,7 @@ pub fn mpirun(np: usize, args: &[&str], env: &[(&str, &str)]) -> Run {
         cmd.env(k, v);
         cmd.args(["-x", k]);
     }
-    cmd.arg(binary()).args(args);
+    cmd.arg(program).args(args);
     run_mpi(cmd)
 }
 
