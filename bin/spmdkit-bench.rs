@@ -116,7 +116,7 @@ fn sleep(comm: &dyn Comm, c: &SleepBenchConfig) -> Result<(), Failure> {
         comm,
         c.csv.as_deref(),
         "spmdkit-bench sleep",
-        &c.parameters,
+        &c.csv_parameters(),
         workloads::SLEEP_HEADER,
         rows.iter().map(workloads::SleepRow::csv_line),
     )
@@ -167,7 +167,7 @@ fn model(c: &ModelConfig) -> Result<(), BenchError> {
 }
 
 fn draw(c: &PlotConfig) -> Result<(), BenchError> {
-    for file in plot::draw_all(c, bench::measure_gamma(), launch::cores_here())? {
+    for file in plot::draw_all(c, launch::cores_here())? {
         println!("wrote {}", file.display());
     }
     Ok(())

@@ -108,19 +108,55 @@ fn bad_benchmark_arguments_are_refused() {
     )
     .unwrap();
     let csv = csv.to_str().unwrap();
-    let cases: [(&[&str], &str); 3] = [
-        (&["--csv", csv], "line 2: 'eight' in column 'bytes'"),
+    // One row is too few to fit two parameters, for the model and for its chart.
+    let one = dir.path("one.csv");
+    std::fs::write(
+        &one,
+        "strategy,ranks,bytes,iterations,rounds,min_s,avg_s,max_s\ntree,2,8,5,1,0.1,0.2,0.3\n",
+    )
+    .unwrap();
+    let one = one.to_str().unwrap();
+    let charts = dir.path("charts");
+    let charts = charts.to_str().unwrap();
+    let cases: [(&[&str], &str); 5] = [
         (
-            &["--csv", "/nonexistent/r.csv"],
+            &["model", "--csv", csv],
+            "line 2: 'eight' in column 'bytes'",
+        ),
+        (
+            &["model", "--csv", "/nonexistent/r.csv"],
             "cannot read '/nonexistent/r.csv'",
         ),
-        (&["--csv", csv, "--bytes", "lots"], "--bytes: 'lots'"),
+        (
+            &["model", "--csv", csv, "--bytes", "lots"],
+            "--bytes: 'lots'",
+        ),
+        (
+            &["model", "--csv", one],
+            "need at least two tree or linear rows",
+        ),
+        (
+            &["plot", "--reduce", one, "--out", charts],
+            "need at least two tree or linear rows",
+        ),
     ];
     for (args, needle) in cases {
-        let mut all = vec!["model"];
-        all.extend(args);
-        bench_alone(&all).assert_says_once(2, needle);
+        bench_alone(args).assert_says_once(2, needle);
     }
+    // A CSV that cannot be written fails the run (exit code 1) after the measurements.
+    bench_mpi(
+        2,
+        &[
+            "reduce",
+            "--sizes",
+            "8",
+            "--iterations",
+            "1",
+            "--csv",
+            "/nonexistent/r.csv",
+        ],
+    )
+    .assert_says_once(1, "cannot write '/nonexistent/r.csv'");
     dir.done();
 }
 

@@ -257,8 +257,8 @@ pub struct SleepBenchConfig {
     pub workload: String,
     /// The task durations.
     pub durations: Vec<f64>,
-    /// The parameters to keep with the CSV.
-    pub parameters: Vec<(&'static str, String)>,
+    /// For random tasks, the seed and the longest task (seconds).
+    pub random: Option<(u64, f64)>,
     /// Where rank 0 writes the rows.
     pub csv: Option<PathBuf>,
 }
@@ -272,16 +272,16 @@ impl SleepBenchConfig {
         let policies = list("--policies", &a.policies, |s| {
             s.parse::<Policy>().map_err(|e| e.to_string())
         })?;
-        let threads = threads_here(a.threads.as_deref())
-            .map_err(|e| BenchError::argument("--threads", e.to_string()))?;
+        let threads = threads_here(a.threads.as_deref())?;
         let repeats = at_least_one("--repeats", a.repeats)?;
         let longest = parse_duration(&a.longest)
             .map_err(|why| BenchError::argument("--longest", format!("'{}': {why}", a.longest)))?;
-        let (workload, durations) = match a.tasks.as_str() {
-            "classic" => ("classic".to_string(), CLASSIC_DURATIONS.to_vec()),
+        let (workload, durations, random) = match a.tasks.as_str() {
+            "classic" => ("classic".to_string(), CLASSIC_DURATIONS.to_vec(), None),
             "random" => (
                 format!("random{}", at_least_one("--count", a.count)?),
                 workloads::random_durations(a.count, longest, a.seed),
+                Some((a.seed, longest)),
             ),
             other => {
                 return Err(BenchError::argument(
@@ -291,19 +291,26 @@ impl SleepBenchConfig {
             }
         };
         Ok(SleepBenchConfig {
-            parameters: vec![
-                ("tasks", workload.clone()),
-                ("seed", a.seed.to_string()),
-                ("longest", a.longest.clone()),
-                ("repeats", repeats.to_string()),
-            ],
             policies,
             threads,
             repeats,
             workload,
             durations,
+            random,
             csv: a.csv.clone(),
         })
+    }
+
+    /// What the CSV keeps of this run: the tasks (with seed and longest task when random) and
+    /// the repeats.
+    pub fn csv_parameters(&self) -> Vec<(&'static str, String)> {
+        let mut p = vec![("tasks", self.workload.clone())];
+        if let Some((seed, longest)) = self.random {
+            p.push(("seed", seed.to_string()));
+            p.push(("longest_s", longest.to_string()));
+        }
+        p.push(("repeats", self.repeats.to_string()));
+        p
     }
 }
 
@@ -452,6 +459,21 @@ mod tests {
         };
         let c = SleepBenchConfig::from_args(&a).unwrap();
         assert_eq!((c.workload.as_str(), c.durations.len()), ("random7", 7));
+        let keys: Vec<&str> = c.csv_parameters().iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys, ["tasks", "seed", "longest_s", "repeats"]);
+        let BenchCommand::Sleep(a) = parse(&["sleep"]) else {
+            panic!()
+        };
+        let classic = SleepBenchConfig::from_args(&a).unwrap();
+        assert_eq!(
+            classic.csv_parameters()[0],
+            ("tasks", "classic".to_string())
+        );
+        assert_eq!(
+            classic.csv_parameters().len(),
+            2,
+            "no seed for the fixed tasks"
+        );
         assert_eq!(c.policies.len(), 4);
         let BenchCommand::Matrix(a) = parse(&["matrix", "--threads", "1, 2,4"]) else {
             panic!()
@@ -470,6 +492,7 @@ mod tests {
                 BenchCommand::Model(a) => ModelConfig::from_args(&a).unwrap_err(),
             };
             assert!(e.to_string().contains(needle), "{args:?}: {e}");
+            assert!(!e.to_string().contains(": --"), "one prefix: {e}");
             assert_eq!(e.exit_code(), 2);
         };
         check(
@@ -489,6 +512,10 @@ mod tests {
             "--tasks: 'heavy' is neither",
         );
         check(&["sleep", "--longest=-1"], "--longest: '-1'");
+        check(
+            &["sleep", "--threads", "0"],
+            "--threads = '0' is not a valid thread count",
+        );
         check(
             &["sleep", "--tasks", "random", "--count", "0"],
             "--count: use at least 1",

@@ -2,7 +2,7 @@
 //! written. The kind decides the exit code.
 
 /// A benchmark that cannot start or finish.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BenchError {
     /// A command-line value that is not accepted: the option and why, naming the value.
@@ -13,6 +13,9 @@ pub enum BenchError {
         /// Why, naming the value and what would be accepted.
         why: String,
     },
+    /// A value checked as `spmdkit` checks it (thread counts), which names its own origin.
+    #[error(transparent)]
+    Config(#[from] crate::cli::ConfigError),
     /// An input file that cannot be read or is not what it should be (named in the message).
     #[error("{0}")]
     Input(String),

@@ -577,17 +577,13 @@ pub fn compare(rows: &[CompareRow], path: &Path) -> Result<(), BenchError> {
 }
 
 /// Draws every chart that `config`'s CSVs allow into its output directory: `reduce-time.svg`
-/// and `reduce-model.svg` (with `gamma_s_per_byte` for the model), `matrix-scaling.svg`
+/// and `reduce-model.svg` (γ for the model is measured here, only then), `matrix-scaling.svg`
 /// (`cores` marked), `sleep-efficiency.svg`, `compare.svg`. Returns the files written.
 ///
 /// # Errors
 /// An unreadable or inconsistent CSV, too few rows for the model, or a file that cannot be
 /// written.
-pub fn draw_all(
-    config: &PlotConfig,
-    gamma_s_per_byte: f64,
-    cores: usize,
-) -> Result<Vec<PathBuf>, BenchError> {
+pub fn draw_all(config: &PlotConfig, cores: usize) -> Result<Vec<PathBuf>, BenchError> {
     std::fs::create_dir_all(&config.out).map_err(|e| {
         BenchError::Output(format!("cannot create '{}': {e}", config.out.display()))
     })?;
@@ -601,7 +597,7 @@ pub fn draw_all(
     if !config.reduce.is_empty() {
         let rows = read_rows(&config.reduce, super::parse_reduce_csv)?;
         draw("reduce-time.svg", &|p| reduce_time(&rows, p))?;
-        let m = Model::fit(&rows, gamma_s_per_byte).ok_or_else(|| {
+        let m = Model::fit(&rows, super::measure_gamma()).ok_or_else(|| {
             BenchError::Input(
                 "the reduce CSVs need at least two tree or linear rows of different sizes or \
                  rank counts"
@@ -641,5 +637,35 @@ mod tests {
         assert_eq!(seconds_label(0.001234), "1.23 ms");
         assert_eq!(seconds_label(1.5), "1.5 s");
         assert_eq!(seconds_label(0.0), "0");
+    }
+
+    #[test]
+    fn rows_of_different_jobs_or_nothing_are_not_drawn() {
+        let row = |count: usize, digest: &str| MatrixRow {
+            ranks: 1,
+            threads: 1,
+            workers: 1,
+            count,
+            size: 10,
+            repeats: 1,
+            generate_s: 0.1,
+            multiply_s: 0.1,
+            reduce_s: 0.1,
+            total_s: 0.3,
+            gflops: 1.0,
+            digest: digest.into(),
+        };
+        let path = std::env::temp_dir().join(format!("spmdkit-plot-{}.svg", std::process::id()));
+        let e = scaling(&[row(4, "a"), row(6, "a")], 2, &path).unwrap_err();
+        assert!(e.to_string().contains("different jobs"), "{e}");
+        let e = scaling(&[], 2, &path).unwrap_err();
+        assert!(e.to_string().contains("no matrix rows"), "{e}");
+        assert!(reduce_time(&[], &path).is_err());
+        assert!(sleep(&[], &path).is_err());
+        assert!(compare(&[], &path).is_err());
+        assert!(!path.exists(), "nothing is drawn from nothing");
+        scaling(&[row(4, "a")], 2, &path).unwrap();
+        assert!(std::fs::read_to_string(&path).unwrap().starts_with("<svg"));
+        std::fs::remove_file(&path).unwrap();
     }
 }

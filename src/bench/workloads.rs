@@ -160,22 +160,25 @@ pub fn sleep_efficiency<C: Comm + ?Sized>(
     mut on_run: impl FnMut(usize, usize, Policy),
 ) -> Result<Option<Vec<SleepRow>>, Agreed> {
     let mut reports: Vec<Vec<crate::report::SleepReport>> = vec![Vec::new(); policies.len()];
+    let configs: Vec<SleepConfig> = policies
+        .iter()
+        .map(|&schedule| SleepConfig {
+            durations: if comm.rank() == 0 {
+                durations.to_vec()
+            } else {
+                Vec::new()
+            },
+            schedule,
+            threads,
+            json: false,
+            quiet: true,
+            output: None,
+            faults: Faults::default(),
+        })
+        .collect();
     for run in 0..repeats {
-        for (p, &policy) in policies.iter().enumerate() {
-            let config = SleepConfig {
-                durations: if comm.rank() == 0 {
-                    durations.to_vec()
-                } else {
-                    Vec::new()
-                },
-                schedule: policy,
-                threads,
-                json: false,
-                quiet: true,
-                output: None,
-                faults: Faults::default(),
-            };
-            if let Some(report) = jobs::sleep::run(comm, &config)? {
+        for (p, (&policy, config)) in policies.iter().zip(&configs).enumerate() {
+            if let Some(report) = jobs::sleep::run(comm, config)? {
                 let answered = report.tasks.len() == durations.len()
                     && report.failed.is_empty()
                     && report.tasks.iter().all(|t| {
