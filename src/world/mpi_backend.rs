@@ -52,12 +52,14 @@ impl MpiComm {
         })
     }
 
-    fn count(&self, len: usize, what: &str) -> i32 {
+    /// `len` as an MPI count (an `int`); aborts the job, naming `what` and its `unit`, when it
+    /// does not fit.
+    fn count(&self, len: usize, what: &str, unit: &str) -> i32 {
         i32::try_from(len).unwrap_or_else(|_| {
             self.abort(
                 1,
                 &format!(
-                    "{what} of {len} bytes exceeds MPI's limit of {} bytes",
+                    "{what} of {len} {unit} exceeds MPI's limit of {} {unit}",
                     i32::MAX
                 ),
             )
@@ -100,7 +102,7 @@ impl Comm for MpiComm {
     }
 
     fn send(&self, dest: usize, tag: Tag, data: &[u8]) {
-        self.count(data.len(), "a message");
+        self.count(data.len(), "a message", "bytes");
         self.world
             .process_at_rank(rank_i32(dest))
             .send_with_tag(data, tag);
@@ -114,15 +116,7 @@ impl Comm for MpiComm {
     }
 
     fn send_f64(&self, dest: usize, tag: Tag, data: &[f64]) {
-        if i32::try_from(data.len()).is_err() {
-            self.abort(
-                1,
-                &format!(
-                    "a message of {} values exceeds MPI's count limit",
-                    data.len()
-                ),
-            );
-        }
+        self.count(data.len(), "a message", "values");
         self.world
             .process_at_rank(rank_i32(dest))
             .send_with_tag(data, tag);
@@ -181,7 +175,7 @@ impl Comm for MpiComm {
         let mut len = data.len() as u64;
         root_process.broadcast_into(&mut len);
         let len = len as usize;
-        self.count(len, "a broadcast");
+        self.count(len, "a broadcast", "bytes");
         if self.rank() != root {
             data = vec![0u8; len];
         }
@@ -191,7 +185,7 @@ impl Comm for MpiComm {
 
     fn gather_bytes(&self, root: usize, data: &[u8]) -> Option<Vec<Vec<u8>>> {
         let root_process = self.world.process_at_rank(rank_i32(root));
-        let count = self.count(data.len(), "a gathered buffer");
+        let count = self.count(data.len(), "a gathered buffer", "bytes");
         if self.rank() != root {
             root_process.gather_into(&count);
             root_process.gather_varcount_into(data);
@@ -222,7 +216,7 @@ impl Comm for MpiComm {
         assert_eq!(parts.len(), self.size(), "scatter_bytes: one part per rank");
         let counts: Vec<i32> = parts
             .iter()
-            .map(|p| self.count(p.len(), "a scattered part"))
+            .map(|p| self.count(p.len(), "a scattered part", "bytes"))
             .collect();
         root_process.scatter_into_root(&counts[..], &mut my_count);
         let displs = displacements(&counts, || self.abort(1, "scattered data exceeds 2 GiB"));
