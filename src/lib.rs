@@ -20,6 +20,7 @@ pub mod jobs;
 pub mod local;
 pub mod matrix;
 pub mod memory;
+mod names;
 pub mod plan;
 pub mod progress;
 pub mod reduce;

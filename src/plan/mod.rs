@@ -58,11 +58,7 @@ impl Policy {
 
     /// The name used on the command line and in reports.
     pub fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(p, _)| *p == self)
-            .map(|(_, n)| *n)
-            .expect("every policy has a name")
+        crate::names::name_of(&Self::ALL, self)
     }
 }
 
@@ -74,17 +70,13 @@ impl fmt::Display for Policy {
 
 /// The name given is not a policy.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown schedule '{0}' (expected one of: lpt, block, cyclic, dynamic)")]
+#[error("unknown schedule '{0}' (expected one of: {names})", names = crate::names::listed(&Policy::ALL))]
 pub struct UnknownPolicy(pub String);
 
 impl FromStr for Policy {
     type Err = UnknownPolicy;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .iter()
-            .find(|(_, n)| *n == s)
-            .map(|(p, _)| *p)
-            .ok_or_else(|| UnknownPolicy(s.to_string()))
+        crate::names::by_name(&Self::ALL, s).ok_or_else(|| UnknownPolicy(s.to_string()))
     }
 }
 

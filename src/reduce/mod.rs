@@ -37,11 +37,7 @@ impl Strategy {
 
     /// The command-line name.
     pub fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(s, _)| *s == self)
-            .map(|(_, n)| *n)
-            .expect("every strategy has a name")
+        crate::names::name_of(&Self::ALL, self)
     }
 
     /// The number of communication rounds on `ranks` ranks: ⌈log2 P⌉ for `tree`, 1 otherwise
@@ -65,17 +61,13 @@ impl fmt::Display for Strategy {
 
 /// The name given is not a strategy.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown reduction '{0}' (expected one of: tree, linear, native)")]
+#[error("unknown reduction '{0}' (expected one of: {names})", names = crate::names::listed(&Strategy::ALL))]
 pub struct UnknownStrategy(pub String);
 
 impl FromStr for Strategy {
     type Err = UnknownStrategy;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .iter()
-            .find(|(_, n)| *n == s)
-            .map(|(st, _)| *st)
-            .ok_or_else(|| UnknownStrategy(s.to_string()))
+        crate::names::by_name(&Self::ALL, s).ok_or_else(|| UnknownStrategy(s.to_string()))
     }
 }
 
