@@ -244,9 +244,22 @@ fn a_failed_write_leaves_no_file_and_says_so() {
     dir.done();
 }
 
+/// MPMD: ranks 0-1 run `spmdkit <args>`, rank 2 runs `spmdkit <last>` with `options` of its own
+/// (such as `-x VAR=value`).
+fn two_and_one(args: &[&str], options: &[&str], last: &[&str]) -> common::Run {
+    let bin = common::binary();
+    let mut cmd = Command::new("mpirun");
+    cmd.args(["--oversubscribe", "-np", "2", bin])
+        .args(args)
+        .args([":", "-np", "1"])
+        .args(options)
+        .arg(bin)
+        .args(last);
+    run_mpi(cmd)
+}
+
 #[test]
 fn rank_local_problems_are_agreed_on_and_reported_once() {
-    let bin = common::binary();
     let cases: [(&[&str], &str); 3] = [
         (
             &["-x", "SLURM_CPUS_PER_TASK=abc"],
@@ -261,61 +274,20 @@ fn rank_local_problems_are_agreed_on_and_reported_once() {
             "rank 2: SPMDKIT_MEMORY_PER_RANK = 'lots'",
         ),
     ];
-    for (extra, needle) in cases {
-        // MPMD: ranks 0-1 run normally, rank 2 gets a different environment.
-        let mut cmd = Command::new("mpirun");
-        cmd.args([
-            "--oversubscribe",
-            "-np",
-            "2",
-            bin,
-            "matrix",
-            "--size",
-            "64",
-            ":",
-            "-np",
-            "1",
-        ])
-        .args(extra)
-        .args([bin, "matrix", "--size", "64"]);
-        let run = run_mpi(cmd);
-        run.assert_code(2);
-        assert_eq!(
-            run.stderr.matches(needle).count(),
-            1,
-            "expected '{needle}' once in:\n{}",
-            run.stderr
-        );
+    let matrix = ["matrix", "--size", "64"];
+    for (options, needle) in cases {
+        // Rank 2 gets a different environment.
+        let run = two_and_one(&matrix, options, &matrix);
+        run.assert_says_once(2, needle);
         assert!(run.stdout.is_empty());
     }
     // Different arguments on one rank.
-    let mut cmd = Command::new("mpirun");
-    cmd.args([
-        "--oversubscribe",
-        "-np",
-        "2",
-        bin,
-        "sleep",
-        "--durations",
-        "0.1",
-        ":",
-        "-np",
-        "1",
-        bin,
-        "sleep",
-        "--durations",
-        "0.2",
-    ]);
-    let run = run_mpi(cmd);
-    run.assert_code(2);
-    assert_eq!(
-        run.stderr
-            .matches("rank 2: this rank was started differently from rank 0")
-            .count(),
-        1,
-        "{}",
-        run.stderr
-    );
+    two_and_one(
+        &["sleep", "--durations", "0.1"],
+        &[],
+        &["sleep", "--durations", "0.2"],
+    )
+    .assert_says_once(2, "rank 2: this rank was started differently from rank 0");
 }
 
 #[test]

@@ -249,16 +249,7 @@ fn threads_beyond_a_ranks_cores_are_noted_once() {
     };
     // Bound to one core each, two threads per rank take turns: rank 0 says so, once.
     let bound = run_with("core");
-    bound.assert_code(0);
-    assert_eq!(
-        bound
-            .stderr
-            .matches("note: rank 0 may run on 1 core(s)")
-            .count(),
-        1,
-        "{}",
-        bound.stderr
-    );
+    bound.assert_says_once(0, "note: rank 0 may run on 1 core(s)");
     assert!(bound.stderr.contains("--bind-to none"), "{}", bound.stderr);
     assert_eq!(bound.json()["threads_per_rank"], 2);
     // Unbound, each rank sees every core of this 2-core machine: nothing to say.

@@ -301,13 +301,7 @@ pub fn refused(args: &[&str], env: &[(&str, &str)], needle: &str) {
         full.extend(["--output", &out]);
     }
     let run = mpirun(3, &full, env);
-    run.assert_code(2);
-    assert_eq!(
-        run.stderr.matches(needle).count(),
-        1,
-        "{args:?}: expected '{needle}' exactly once (from rank 0) in:\n{}",
-        run.stderr
-    );
+    run.assert_says_once(2, needle);
     assert!(
         run.stdout.is_empty(),
         "{args:?}: nothing computed, but stdout has:\n{}",
