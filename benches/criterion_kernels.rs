@@ -7,7 +7,8 @@
 //! system BLAS instead of the built-in kernel).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use spmdkit::matrix;
+use ndarray::Array2;
+use spmdkit::kernels;
 use std::time::Duration;
 
 fn pool(threads: usize) -> rayon::ThreadPool {
@@ -32,24 +33,20 @@ fn products(c: &mut Criterion) {
         "spmdkit"
     };
     for n in [256usize, 512, 1000, 2000] {
-        let (mut a, mut b) = (vec![0.0; n * n], vec![0.0; n * n]);
-        matrix::generate(1, 0, &mut a);
-        matrix::generate(1, 1, &mut b);
+        let (a, b) = (kernels::generate(1, 0, n), kernels::generate(1, 1, n));
         group.throughput(Throughput::Elements(2 * (n as u64).pow(3)));
         for threads in [1, cores()] {
             let p = pool(threads);
-            let mut out = vec![0.0; n * n];
+            let mut out = Array2::zeros((n, n));
             group.bench_function(
                 BenchmarkId::new(format!("{kernel}/{threads}t"), n),
                 |bench| {
-                    bench.iter(|| p.install(|| matrix::multiply_into(&a, &b, &mut out, n, threads)))
+                    bench.iter(|| p.install(|| kernels::multiply_into(&a, &b, &mut out, threads)))
                 },
             );
         }
-        let na = ndarray::Array2::from_shape_vec((n, n), a.clone()).expect("n x n");
-        let nb = ndarray::Array2::from_shape_vec((n, n), b.clone()).expect("n x n");
         group.bench_function(BenchmarkId::new("ndarray-dot/1t", n), |bench| {
-            bench.iter(|| na.dot(&nb))
+            bench.iter(|| a.dot(&b))
         });
     }
     group.finish();
@@ -58,14 +55,14 @@ fn products(c: &mut Criterion) {
 fn generation(c: &mut Criterion) {
     let mut group = c.benchmark_group("normals");
     group.sample_size(20);
-    let values = 4_000_000;
-    group.throughput(Throughput::Elements(values as u64));
-    let mut m = vec![0.0; values];
+    let side = 2000;
+    group.throughput(Throughput::Elements((side * side) as u64));
+    let mut m = Array2::zeros((side, side));
     for threads in [1, cores()] {
         let p = pool(threads);
         group.bench_function(
             BenchmarkId::new("generate", format!("{threads}t")),
-            |bench| bench.iter(|| p.install(|| matrix::generate(7, 0, &mut m))),
+            |bench| bench.iter(|| p.install(|| kernels::generate_into(7, 0, &mut m))),
         );
     }
     group.finish();
@@ -82,7 +79,7 @@ fn addition(c: &mut Criterion) {
         let p = pool(threads);
         group.bench_function(
             BenchmarkId::new("add_into", format!("{threads}t")),
-            |bench| bench.iter(|| p.install(|| matrix::add_into(&mut acc, &x))),
+            |bench| bench.iter(|| p.install(|| kernels::add_into(&mut acc, &x))),
         );
     }
     group.finish();

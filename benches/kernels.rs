@@ -5,7 +5,8 @@
 //! of several repetitions after a warm-up; every product is checked against a second one computed
 //! with one thread (same bits expected) before its rate is printed.
 
-use spmdkit::matrix;
+use ndarray::Array2;
+use spmdkit::kernels;
 use std::time::Instant;
 
 fn pool(threads: usize) -> rayon::ThreadPool {
@@ -51,20 +52,18 @@ fn main() {
     println!("# spmdkit local kernels ({cores} cores)");
     println!("kernel,n,threads,seconds,rate,unit");
     for &n in sizes {
-        let (mut a, mut b) = (vec![0.0; n * n], vec![0.0; n * n]);
-        matrix::generate(1, 0, &mut a);
-        matrix::generate(1, 1, &mut b);
-        let mut reference = vec![0.0; n * n];
-        pool(1).install(|| matrix::multiply_into(&a, &b, &mut reference, n, 1));
+        let (a, b) = (kernels::generate(1, 0, n), kernels::generate(1, 1, n));
+        let mut reference = Array2::zeros((n, n));
+        pool(1).install(|| kernels::multiply_into(&a, &b, &mut reference, 1));
         for &t in &threads {
-            let mut c = vec![0.0; n * n];
+            let mut c = Array2::zeros((n, n));
             let reps = if n <= 512 { 20 } else { 5 };
             let secs =
-                pool(t).install(|| median_of(reps, || matrix::multiply_into(&a, &b, &mut c, n, t)));
+                pool(t).install(|| median_of(reps, || kernels::multiply_into(&a, &b, &mut c, t)));
             let same = c
                 .iter()
                 .zip(&reference)
-                .all(|(x, y)| x.to_bits() == y.to_bits());
+                .all(|(x, y): (&f64, &f64)| x.to_bits() == y.to_bits());
             assert!(
                 same || cfg!(feature = "blas"),
                 "product at {t} threads differs from 1 thread"
@@ -76,18 +75,20 @@ fn main() {
     if gemm_only.is_some() {
         return;
     }
-    let values = 8_000_000;
-    let mut m = vec![0.0; values];
+    let side = 2828; // about 8 M values
+    let values = side * side;
+    let mut g = Array2::zeros((side, side));
     for &t in &threads {
-        let secs = pool(t).install(|| median_of(5, || matrix::generate(7, 0, &mut m)));
+        let secs = pool(t).install(|| median_of(5, || kernels::generate_into(7, 0, &mut g)));
         println!(
             "normal,{values},{t},{secs:.6},{:.1},Mvalues/s",
             values as f64 / secs / 1e6
         );
     }
+    let mut m = vec![0.0; values];
     let x = vec![1.0; values];
     for &t in &threads {
-        let secs = pool(t).install(|| median_of(10, || matrix::add_into(&mut m, &x)));
+        let secs = pool(t).install(|| median_of(10, || kernels::add_into(&mut m, &x)));
         // Two reads and one write of 8-byte values.
         println!(
             "add,{values},{t},{secs:.6},{:.1},GB/s",

@@ -1,35 +1,81 @@
-//! The `spmdkit` executable: parse, run the subcommand, map the outcome to an exit code.
+//! The `spmdkit` executable: parse, run the subcommand, print the report, write the file.
 
-use anyhow::Context;
 use clap::{ColorChoice, CommandFactory, FromArgMatches};
 use spmdkit::cli::{Cli, Command, MatrixConfig, SleepConfig};
-use spmdkit::world::{agree, launch, same_command, Comm, World};
-use spmdkit::{h5, jobs, Error};
-use std::panic::{self, AssertUnwindSafe};
+use spmdkit::comm::threads_here;
+use spmdkit::io::{self, OutputTarget};
+use spmdkit::{agree, jobs, Comm, Error, Kind, World};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    quiet_task_panics();
-    let world = match World::init() {
-        Ok(w) => w,
-        Err(e) => {
-            if e.should_report() {
-                spmdkit::say(&format!("spmdkit: error: {e}"));
+    World::run(|comm| {
+        let Some(cli) = parse(comm)? else {
+            return Ok(());
+        };
+        let root = comm.rank() == 0;
+        let under_launcher = comm.backend() == "mpi";
+        match cli.command {
+            Command::Sleep(args) => {
+                let config = agree(comm, SleepConfig::from_args(&args, root, under_launcher))?;
+                config.output.iter().for_each(note_stale_partials);
+                let Some(report) = jobs::sleep::run(comm, &config.params)? else {
+                    return Ok(());
+                };
+                print(if config.json {
+                    report.to_json()
+                } else {
+                    report.to_human()
+                });
+                if let Some(target) = &config.output {
+                    io::write_sleep(&report, target).map_err(not_written)?;
+                }
+                match report.failed.len() {
+                    0 => Ok(()),
+                    n => Err(Error::failed(format!(
+                        "{n} of {} tasks failed (see the report)",
+                        report.tasks.len()
+                    ))),
+                }
             }
-            return ExitCode::from(Error::from(e).exit_code());
+            Command::Matrix(args) => {
+                let config = agree(comm, MatrixConfig::from_args(&args, root))?;
+                config.output.iter().for_each(note_stale_partials);
+                if let Some(note) = jobs::binding_note(comm, config.threads.count) {
+                    spmdkit::say(&format!("spmdkit: {note}"));
+                }
+                let Some(outcome) = jobs::matrix::run(comm, &config.params)? else {
+                    return Ok(());
+                };
+                let report = &outcome.report;
+                print(if config.json {
+                    report.to_json()
+                } else {
+                    report.to_human()
+                });
+                if let Some(target) = &config.output {
+                    io::write_matrix(report, &outcome.result, target, config.save_inputs)
+                        .map_err(not_written)?;
+                }
+                Ok(())
+            }
+            Command::Info(args) => {
+                let threads = agree(comm, threads_here(args.threads.as_deref()))?;
+                if let Some(report) = jobs::info::run(comm, threads, &io::hdf5_version()) {
+                    print(if args.json {
+                        report.to_json()
+                    } else {
+                        report.to_human()
+                    });
+                }
+                Ok(())
+            }
         }
-    };
-    let comm = world.comm();
-    let args: Vec<String> = std::env::args_os()
-        .skip(1)
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    if let Err(e) = same_command(comm, &args) {
-        if comm.rank() == 0 {
-            spmdkit::say(&format!("spmdkit: error: {e}"));
-        }
-        return ExitCode::from(e.exit_code);
-    }
+    })
+}
+
+/// Every rank parses the same arguments; rank 0 alone prints help or the usage error. `None` when
+/// help or the version was printed.
+fn parse(comm: &dyn Comm) -> Result<Option<Cli>, Error> {
     // Under mpirun a rank's stdout is a pseudo-terminal even when the user redirects it to a
     // file: colour only a process started by hand.
     let color = if comm.backend() == "mpi" {
@@ -37,104 +83,31 @@ fn main() -> ExitCode {
     } else {
         ColorChoice::Auto
     };
-    let parsed = Cli::command()
+    match Cli::command()
         .color(color)
         .try_get_matches()
-        .and_then(|m| Cli::from_arg_matches(&m));
-    let code = match parsed {
-        // A panic that escapes the workload (not a task's, which are caught and reported) must
-        // not unwind into MPI_Finalize while other ranks wait for this one: abort the job.
-        Ok(cli) => match panic::catch_unwind(AssertUnwindSafe(|| run(comm, cli))) {
-            Ok(Ok(code)) => code,
-            Ok(Err(e)) => report_error(comm, &e),
-            Err(payload) => {
-                let why = spmdkit::local::panic_message(payload.as_ref());
-                if comm.size() > 1 {
-                    comm.abort(1, &format!("panicked: {why}"));
-                }
-                spmdkit::say(&format!("spmdkit: error: panicked: {why}"));
-                1
-            }
-        },
-        // Every rank parses the same arguments; rank 0 alone prints help or the usage error.
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
+        Ok(cli) => Ok(Some(cli)),
         Err(e) => {
             if comm.rank() == 0 {
                 let _ = e.print();
             }
             if e.use_stderr() {
-                2
+                Err(Error::already_reported(Kind::BadInput))
             } else {
-                0
+                Ok(None)
             }
-        }
-    };
-    drop(world);
-    ExitCode::from(code)
-}
-
-fn run(comm: &dyn Comm, cli: Cli) -> anyhow::Result<u8> {
-    let root = comm.rank() == 0;
-    match cli.command {
-        Command::Sleep(args) => {
-            let local = SleepConfig::from_args(&args, root).map_err(|e| (2, e.to_string()));
-            let config = agree(comm, local).map_err(Error::from)?;
-            config.output.iter().for_each(note_stale_partials);
-            let Some(report) = jobs::sleep::run(comm, &config).map_err(Error::from)? else {
-                return Ok(0);
-            };
-            print(if config.json {
-                report.to_json()
-            } else {
-                report.to_human()
-            });
-            if let Some(target) = &config.output {
-                h5::write_sleep(&report, target)
-                    .map_err(Error::from)
-                    .context("the report above is complete, but the HDF5 file was not written")?;
-            }
-            Ok(if report.failed.is_empty() { 0 } else { 1 })
-        }
-        Command::Matrix(args) => {
-            let local = MatrixConfig::from_args(&args, root).map_err(|e| (2, e.to_string()));
-            let config = agree(comm, local).map_err(Error::from)?;
-            config.output.iter().for_each(note_stale_partials);
-            if let Some(note) = launch::binding_note(comm, config.threads.count) {
-                spmdkit::say(&format!("spmdkit: {note}"));
-            }
-            let Some(outcome) = jobs::matrix::run(comm, &config).map_err(Error::from)? else {
-                return Ok(0);
-            };
-            let report = &outcome.report;
-            print(if config.json {
-                report.to_json()
-            } else {
-                report.to_human()
-            });
-            if let Some(target) = &config.output {
-                h5::write_matrix(report, &outcome.result, target, config.save_inputs)
-                    .map_err(Error::from)
-                    .context("the report above is complete, but the HDF5 file was not written")?;
-            }
-            Ok(0)
-        }
-        Command::Info(args) => {
-            let local =
-                spmdkit::cli::threads_here(args.threads.as_deref()).map_err(|e| (2, e.to_string()));
-            let threads = agree(comm, local).map_err(Error::from)?;
-            if let Some(report) = jobs::info::run(comm, threads) {
-                print(if args.json {
-                    report.to_json()
-                } else {
-                    report.to_human()
-                });
-            }
-            Ok(0)
         }
     }
 }
 
+fn not_written(e: io::OutputError) -> Error {
+    Error::from(e).context("the report above is complete, but the HDF5 file was not written")
+}
+
 /// Rank 0 mentions temporary files that killed runs left next to the output file.
-fn note_stale_partials(target: &h5::OutputTarget) {
+fn note_stale_partials(target: &OutputTarget) {
     for stale in target.stale_partials() {
         spmdkit::say(&format!(
             "spmdkit: note: '{}' was left by an interrupted write (its process is gone); it is \
@@ -144,36 +117,9 @@ fn note_stale_partials(target: &h5::OutputTarget) {
     }
 }
 
-/// Task panics are caught and reported with the task; print one line for them instead of the
-/// default message and backtrace. Other panics keep the default report.
-fn quiet_task_panics() {
-    let default = panic::take_hook();
-    panic::set_hook(Box::new(move |info| {
-        let worker = std::thread::current()
-            .name()
-            .is_some_and(|n| n.starts_with("spmdkit-worker-"));
-        if worker {
-            let why = spmdkit::local::panic_message(info.payload());
-            spmdkit::say(&format!(
-                "spmdkit: a task panicked: {why} (recorded as failed; the others go on)"
-            ));
-        } else {
-            default(info);
-        }
-    }));
-}
-
 fn print(text: String) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{}", text.trim_end());
     let _ = out.flush();
-}
-
-fn report_error(comm: &dyn Comm, e: &anyhow::Error) -> u8 {
-    let lib = e.downcast_ref::<Error>();
-    if comm.rank() == 0 || !lib.is_some_and(Error::is_shared) {
-        spmdkit::say(&format!("spmdkit: error: {e:#}"));
-    }
-    lib.map_or(1, Error::exit_code)
 }

@@ -19,5 +19,16 @@ step "cargo test (unit tests; mpirun, MPICH, multi-host and Slurm tests)"
 cargo test --release
 step "products with the system BLAS (--features blas)"
 cargo test --release --features blas --lib matrix::
+step "the library without default features: no clap, HDF5, plotters, indicatif or anyhow"
+forbidden=$(cargo tree --no-default-features -e normal --prefix none | grep -E '^(clap|hdf5|plotters|indicatif|anyhow) ' || true)
+if [ -n "$forbidden" ]; then echo "a default-features-off build pulls in: $forbidden"; exit 1; fi
+CARGO_TARGET_DIR=target-nodef cargo build --release --no-default-features --examples
+cp Cargo.lock tests/user-crate/Cargo.lock
+CARGO_TARGET_DIR=target-nodef cargo build --release --manifest-path tests/user-crate/Cargo.toml
+for np in 1 3; do
+    out=$(timeout 60 mpirun --oversubscribe --bind-to none -np $np target-nodef/release/spmdkit-user)
+    echo "$out"
+    [ "$out" = "sum of squares 328350 on $np ranks" ] || { echo "unexpected output"; exit 1; }
+done
 step "benchmarks build";                   cargo bench --no-run
 echo; echo "all checks passed"

@@ -1,33 +1,106 @@
-//! spmdkit: SPMD compute on MPI.
+//! spmdkit: SPMD compute on MPI — a task engine, reproducible reductions and the classic
+//! workloads, usable as a library.
 //!
-//! Every rank runs the same binary. Rank 0 plans the work and scatters task descriptors
-//! ([`plan`], [`scatter`]); each rank computes its share with rayon across its cores ([`local`]);
-//! results travel back to rank 0, which writes the report ([`report`]) and the HDF5 file ([`h5`]).
-//! Everything distributed is written against the communicator abstraction in [`world`], which has
-//! an MPI backend and an in-process backend for tests and single-rank runs.
+//! # The model
 //!
-//! Dependencies point one way: [`local`] never touches MPI; [`plan`], [`scatter`] and [`world`]
-//! never touch clap or HDF5; the binaries in `bin/` are glue.
+//! Every rank runs the same program. Rank 0 holds the task list; the engine ([`Farm`]) runs every
+//! task once over all ranks × threads — planned in advance (`lpt` with a cost per task, `block`,
+//! `cyclic`) or handed out as ranks ask (`dynamic`) — and returns one [`Record`] per task on the
+//! rank that ran it, which [`farm::Run::gather`] can bring to rank 0. Results that are arrays stay
+//! where they were computed and meet in a reduction: each rank inserts them into [`Leaves`] by the
+//! task's id, and [`reduce::tree`] combines them up a binomial tree in ⌈log2 P⌉ rounds, with the
+//! same bits for any number of ranks and threads and any schedule. Started without a launcher, a
+//! program is one in-process rank and never starts MPI.
+//!
+//! # The layers
+//!
+//! From the bottom up; a layer never uses one above it:
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`comm`] | the [`Comm`] trait, its MPI and in-process backends, [`World`], thread counts |
+//! | [`collective`] | typed scatter / gather / broadcast of serde types, [`agree`], same-command check |
+//! | [`farm`] | the task engine: policies, lanes on a rayon pool, progress, records, failure isolation |
+//! | [`reduce`] | reproducible tree reduction by global leaf index (+ all-reduce), linear, native |
+//! | [`kernels`] | matrix generation and GEMM on `ndarray::Array2<f64>`; no MPI |
+//! | [`jobs`] | the `sleep`, `matrix` and `info` workloads, each a client of the layers below |
+//! | [`io`] | report formats and (feature `hdf5`) atomic HDF5 files |
+//! | `cli` | (feature `cli`) the command-line definitions of the `spmdkit` binaries |
+//!
+//! `spmdkit = { default-features = false }` gives everything but `cli` and `io`'s HDF5 writer:
+//! no clap, HDF5, plotting, progress bar or anyhow.
+//!
+//! # Who calls what
+//!
+//! Functions documented as **collective** must be called by every rank, in the same order; the
+//! rest are local. MPI is only ever called from the thread that started the program (MPI's
+//! `Funneled` level): tasks run on the pool's threads and never call MPI. A rank-local failure
+//! (a file one rank cannot read) must be agreed on with [`agree`] before the next collective, or
+//! the other ranks would wait for it.
+//!
+//! # A complete program
+//!
+//! A Monte Carlo estimate of π: 16 tasks under `dynamic`, each returning its estimate, summed
+//! in the fixed tree so the answer has the same bits on any number of ranks
+//! (`examples/pi.rs` is this program, with arguments):
+//!
+//! ```no_run
+//! use ndarray::array;
+//! use rand::{Rng, SeedableRng};
+//! use spmdkit::{reduce, Error, Farm, Leaves, World};
+//!
+//! fn main() -> std::process::ExitCode {
+//!     World::run(|comm| {
+//!         let pool = spmdkit::agree(comm, spmdkit::pool(spmdkit::comm::threads_here(None)?.count))?;
+//!         let tasks: Vec<u64> = (0..16).collect(); // the seeds; only rank 0's list is used
+//!         let run = Farm::new(&pool).run(comm, tasks, |_ctx, &seed| {
+//!             let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
+//!             let n = 1_000_000;
+//!             let inside = (0..n)
+//!                 .filter(|_| {
+//!                     let (x, y): (f64, f64) = (rng.random(), rng.random());
+//!                     x * x + y * y <= 1.0
+//!                 })
+//!                 .count();
+//!             4.0 * inside as f64 / n as f64
+//!         })?;
+//!         let mut leaves = Leaves::new(&pool);
+//!         for r in run.records() {
+//!             let estimate = r.result.clone().map_err(Error::failed)?;
+//!             leaves.insert(r.id, array![estimate]);
+//!         }
+//!         if let Some(sum) = reduce::tree(comm, leaves) {
+//!             println!("pi ≈ {}", sum[0] / 16.0);
+//!         }
+//!         Ok(())
+//!     })
+//! }
+//! ```
+//!
+//! Run it with `mpirun -np 3 target/release/examples/pi`, or alone.
 
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
+#![deny(unreachable_pub)]
 
-pub mod bench;
+#[cfg(feature = "cli")]
 pub mod cli;
-pub mod fault;
-pub mod h5;
+pub mod collective;
+pub mod comm;
+mod error;
+pub mod farm;
+pub mod io;
 pub mod jobs;
-pub mod local;
-pub mod matrix;
-pub mod memory;
+pub mod kernels;
 mod names;
-pub mod plan;
-pub mod progress;
+mod program;
 pub mod reduce;
-pub mod report;
-pub mod scatter;
-pub mod wire;
-pub mod world;
+
+pub use collective::agree;
+pub use comm::{Comm, World, WorldError};
+pub use error::{Error, Kind};
+pub use farm::{pool, Ctx, Farm, Policy, Record};
+pub use reduce::Leaves;
 
 /// Writes `line` and a newline to stderr in one `write`, so that launchers that forward several
 /// ranks' stderr (and a panic message of the same rank) never cut it in pieces.
@@ -37,46 +110,4 @@ pub fn say(line: &str) {
     text.push_str(line);
     text.push('\n');
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
-}
-
-/// Any failure that ends a run, with the exit code it maps to.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// Bad input found before any work.
-    #[error(transparent)]
-    Config(#[from] cli::ConfigError),
-    /// The output file could not be written.
-    #[error(transparent)]
-    Output(#[from] h5::OutputError),
-    /// A failure every rank agreed on.
-    #[error("{0}")]
-    Agreed(world::Agreed),
-    /// The process could not join its job.
-    #[error(transparent)]
-    World(#[from] world::WorldError),
-}
-
-impl From<world::Agreed> for Error {
-    fn from(a: world::Agreed) -> Self {
-        Error::Agreed(a)
-    }
-}
-
-impl Error {
-    /// 2 for bad usage or input, 1 for a failure while running.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Error::Config(_) => 2,
-            Error::Output(e) => e.exit_code(),
-            Error::Agreed(a) => a.exit_code,
-            Error::World(world::WorldError::LaunchMismatch { .. }) => 2,
-            Error::World(_) => 1,
-        }
-    }
-
-    /// Whether every rank holds this error (so rank 0 alone should print it).
-    pub fn is_shared(&self) -> bool {
-        matches!(self, Error::Agreed(_))
-    }
 }

@@ -24,7 +24,7 @@ pub(crate) fn listed<T>(all: &[(T, &'static str)]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use crate::plan::Policy;
+    use crate::farm::Policy;
     use crate::reduce::Strategy;
 
     #[test]

@@ -2,6 +2,27 @@
 
 mod common;
 
+// The benchmark binary's own modules, to read back what it wrote (they are not part of the
+// library); their unit tests run here as well as with the binary.
+#[allow(dead_code)]
+#[path = "../bin/spmdkit-bench/cli.rs"]
+mod cli;
+#[allow(dead_code)]
+#[path = "../bin/spmdkit-bench/error.rs"]
+mod error;
+#[allow(dead_code)]
+#[path = "../bin/spmdkit-bench/plot.rs"]
+mod plot;
+#[allow(dead_code)]
+#[path = "../bin/spmdkit-bench/reduce.rs"]
+mod reduce;
+#[allow(dead_code)]
+#[path = "../bin/spmdkit-bench/table.rs"]
+mod table;
+#[allow(dead_code)]
+#[path = "../bin/spmdkit-bench/workloads.rs"]
+mod workloads;
+
 use common::{Run, Scratch};
 use std::process::Command;
 
@@ -162,7 +183,6 @@ fn bad_benchmark_arguments_are_refused() {
 
 #[test]
 fn workload_benchmarks_write_checked_rows_and_the_charts_draw_them() {
-    use spmdkit::bench::{plot, workloads};
     let dir = Scratch::new("benchcharts");
     let mut args = vec!["plot".to_string()];
     let mut digests = Vec::new();

@@ -1,11 +1,10 @@
 //! `spmdkit info`: what the job is made of.
 
-use crate::cli::Threads;
-use crate::report::{InfoReport, RankInfo};
-use crate::wire::{Wire, WireError};
-use crate::world::Comm;
-use crate::{h5, scatter};
+use crate::collective;
+use crate::comm::{Comm, Threads};
+use serde::{Deserialize, Serialize};
 
+#[derive(Serialize, Deserialize)]
 struct Me {
     host: String,
     pid: u32,
@@ -13,51 +12,71 @@ struct Me {
     origin: String,
 }
 
-impl Wire for Me {
-    fn put(&self, out: &mut Vec<u8>) {
-        self.host.put(out);
-        self.pid.put(out);
-        self.threads.put(out);
-        self.origin.put(out);
-    }
-    fn take(input: &mut &[u8]) -> Result<Self, WireError> {
-        Ok(Me {
-            host: String::take(input)?,
-            pid: u32::take(input)?,
-            threads: usize::take(input)?,
-            origin: String::take(input)?,
-        })
-    }
+/// What each rank of the job reported about itself.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RankInfo {
+    /// The rank.
+    pub rank: usize,
+    /// Its host name.
+    pub host: String,
+    /// Its process id.
+    pub pid: u32,
+    /// Its worker threads.
+    pub threads: usize,
+    /// Where the thread count came from.
+    pub threads_from: String,
+}
+
+/// The report of `spmdkit info`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InfoReport {
+    /// Always `"info"`.
+    pub command: &'static str,
+    /// spmdkit's version.
+    pub version: String,
+    /// `mpi` or `in-process` (started without a launcher; MPI not initialised).
+    pub backend: String,
+    /// The MPI library the binary is linked with.
+    pub mpi_library: String,
+    /// The MPI standard version it implements.
+    pub mpi_standard: String,
+    /// Number of ranks.
+    pub ranks: usize,
+    /// Worker threads per rank (the largest, if ranks differ).
+    pub threads_per_rank: usize,
+    /// Distinct host names, in rank order of first appearance.
+    pub hosts: Vec<String>,
+    /// One entry per rank.
+    pub per_rank: Vec<RankInfo>,
+    /// The HDF5 library version.
+    pub hdf5_version: String,
 }
 
 /// Gathers every rank's host, pid and threads. Rank 0 returns the report, the others `None`.
+/// `hdf5_version` is the HDF5 library's version to report (`none` in a build without HDF5).
 ///
 /// # Collective
 /// Every rank must call it.
-pub fn run<C: Comm + ?Sized>(comm: &C, threads: Threads) -> Option<InfoReport> {
+pub fn run<C: Comm + ?Sized>(comm: &C, threads: Threads, hdf5_version: &str) -> Option<InfoReport> {
     let me = Me {
-        host: super::host_name(),
+        host: crate::comm::host_name(),
         pid: std::process::id(),
         threads: threads.count,
         origin: threads.origin.to_string(),
     };
-    let all = scatter::gather(comm, 0, &me)?;
+    let all = collective::gather(comm, 0, &me)?;
     let mut hosts: Vec<String> = Vec::new();
     for m in &all {
         if !hosts.contains(&m.host) {
             hosts.push(m.host.clone());
         }
     }
-    let (major, minor) = if comm.backend() == "mpi" {
-        crate::world::mpi_backend::standard_version()
-    } else {
-        (0, 0)
-    };
+    let (major, minor) = crate::comm::mpi_standard_for(comm.backend());
     Some(InfoReport {
         command: "info",
         version: env!("CARGO_PKG_VERSION").to_string(),
         backend: comm.backend().to_string(),
-        mpi_library: super::mpi_library_for(comm.backend()),
+        mpi_library: crate::comm::mpi_library_for(comm.backend()),
         mpi_standard: if comm.backend() == "mpi" {
             format!("{major}.{minor}")
         } else {
@@ -77,14 +96,14 @@ pub fn run<C: Comm + ?Sized>(comm: &C, threads: Threads) -> Option<InfoReport> {
                 threads_from: m.origin,
             })
             .collect(),
-        hdf5_version: h5::library_version(),
+        hdf5_version: hdf5_version.to_string(),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::world::inproc;
+    use crate::comm::inproc;
 
     #[test]
     fn every_rank_appears_once() {
@@ -95,6 +114,7 @@ mod tests {
                     count: comm.rank() + 1,
                     origin: "--threads",
                 },
+                "1.10.8",
             )
         });
         let report = out[0].as_ref().unwrap();
@@ -102,6 +122,6 @@ mod tests {
         assert_eq!(report.per_rank.len(), 5);
         assert_eq!(report.threads_per_rank, 5);
         assert_eq!(report.hosts.len(), 1);
-        assert!(report.hdf5_version.starts_with("1."));
+        assert_eq!(report.hdf5_version, "1.10.8");
     }
 }

@@ -1,22 +1,104 @@
 //! The `matrix` workload: random matrices, pairwise products, a reproducible sum.
 //!
-//! 1. Rank 0 splits the K = N/2 pair indices into contiguous ranges and sends the plan to all.
+//! 1. Rank 0 splits the K = N/2 pair indices into contiguous ranges and scatters them.
 //! 2. Every rank checks that its share fits in memory and starts its threads; failures are agreed
 //!    on so all ranks stop together, before anything large is allocated.
-//! 3. After a barrier, each rank generates M_2k and M_2k+1 for its k, multiplies them and pushes
-//!    the product onto its [`Partial`] (which sums siblings of the fixed tree as they complete).
-//! 4. The partial sums are combined at rank 0 with the chosen [`Strategy`].
+//! 3. After a barrier, each rank generates M_2k and M_2k+1 for its k, multiplies them with all its
+//!    threads and inserts the product as leaf k of the reduction ([`Leaves`], which sums siblings
+//!    of the fixed tree as they complete).
+//! 4. The leaves are combined at rank 0 with the chosen [`Strategy`].
 //! 5. Rank 0 gathers every rank's phase times (and threads) and reports the maximum of each.
 
-use crate::cli::MatrixConfig;
-use crate::local;
-use crate::matrix;
-use crate::memory::{self, human};
-use crate::reduce::{self, ceil_log2, Partial, Strategy};
-use crate::report::{MatrixReport, MatrixResult, MatrixTimings};
-use crate::scatter;
-use crate::world::{agree, Agreed, Comm};
+use super::fault::Faults;
+use super::memory::{self, human};
+use crate::comm::Comm;
+use crate::reduce::{self, ceil_log2, Leaves, Strategy};
+use crate::{agree, collective, farm, kernels, Error};
+use ndarray::{Array2, Ix2};
+use serde::Serialize;
 use std::time::Instant;
+
+/// The parameters of a `matrix` run.
+#[derive(Debug, Clone)]
+pub struct MatrixParams {
+    /// Number of matrices N (even, ≥ 2).
+    pub count: usize,
+    /// Matrix side n.
+    pub size: usize,
+    /// Generator seed.
+    pub seed: u64,
+    /// How the products are combined across ranks.
+    pub reduce: Strategy,
+    /// This rank's worker threads.
+    pub threads: usize,
+    /// Injected faults (testing only).
+    #[doc(hidden)]
+    pub faults: Faults,
+}
+
+impl MatrixParams {
+    /// Number of products K = N / 2.
+    pub fn pairs(&self) -> usize {
+        self.count / 2
+    }
+}
+
+/// The numbers that identify a matrix result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MatrixResult {
+    /// Sum of all elements of S.
+    pub sum: f64,
+    /// Frobenius norm of S.
+    pub frobenius: f64,
+    /// SHA-256 of S's row-major little-endian f64 bytes, hex.
+    pub digest: String,
+}
+
+/// Phase times of a matrix run, the maximum over ranks, in seconds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MatrixTimings {
+    /// Generating the input matrices.
+    pub generate: f64,
+    /// Multiplying the pairs.
+    pub multiply: f64,
+    /// Local sums and the reduction across ranks (including waiting for slower ranks).
+    pub reduce: f64,
+    /// From the common start until this rank's part was done.
+    pub total: f64,
+}
+
+/// The report of a `matrix` run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MatrixReport {
+    /// Always `"matrix"`.
+    pub command: &'static str,
+    /// Number of ranks.
+    pub ranks: usize,
+    /// Worker threads per rank (the largest, if ranks differ).
+    pub threads_per_rank: usize,
+    /// Number of matrices N.
+    pub count: usize,
+    /// Matrix side n.
+    pub size: usize,
+    /// Generator seed.
+    pub seed: u64,
+    /// Reduction strategy.
+    pub reduce: String,
+    /// Communication rounds of the reduction.
+    pub reduce_rounds: u32,
+    /// Whether this strategy gives the same bits for any rank and thread count.
+    pub bit_reproducible: bool,
+    /// Sum, Frobenius norm and digest of S.
+    pub result: MatrixResult,
+    /// Phase times, the maximum over ranks.
+    pub timings_s: MatrixTimings,
+    /// 2 n³ N/2 floating-point operations over the slowest rank's multiply time.
+    pub multiply_gflops: f64,
+    /// spmdkit's version.
+    pub version: String,
+    /// The MPI library, or `none` for a run without a launcher.
+    pub mpi_library: String,
+}
 
 /// Matrices a rank may hold at once: its two inputs and a product, plus the partial-sum nodes
 /// (at most about two per tree level) and as many arriving from a neighbour during the tree.
@@ -24,119 +106,104 @@ pub fn peak_matrices(pairs: usize) -> u64 {
     3 + 2 * (u64::from(ceil_log2(pairs.max(1))) + 1)
 }
 
-fn check_memory(config: &MatrixConfig) -> Result<(), (u8, String)> {
-    let each = matrix::matrix_bytes(config.size).ok_or_else(|| {
-        (
-            2,
-            format!(
-                "--size {}: an n x n f64 matrix does not fit in memory addresses",
-                config.size
-            ),
-        )
+fn check_memory(params: &MatrixParams) -> Result<(), Error> {
+    let each = kernels::matrix_bytes(params.size).ok_or_else(|| {
+        Error::bad_input(format!(
+            "--size {}: an n x n f64 matrix does not fit in memory addresses",
+            params.size
+        ))
     })? as u64;
-    let matrices = peak_matrices(config.pairs());
+    let matrices = peak_matrices(params.pairs());
     let needed = each.saturating_mul(matrices);
-    let budget = memory::budget().map_err(|e| (2, e))?;
+    let budget = memory::budget().map_err(Error::bad_input)?;
     if needed > budget.bytes {
-        let e = crate::cli::ConfigError::Memory {
-            needed: human(needed),
-            matrices,
-            each: human(each),
-            available: human(budget.bytes),
-            origin: budget.origin,
-            var: memory::BUDGET_VAR,
-        };
-        return Err((2, e.to_string()));
+        return Err(Error::bad_input(format!(
+            "not enough memory: this rank needs {} ({matrices} matrices of {}) but has {} ({}); \
+             use fewer or smaller matrices, more nodes, or set {}",
+            human(needed),
+            human(each),
+            human(budget.bytes),
+            budget.origin,
+            memory::BUDGET_VAR
+        )));
     }
     Ok(())
+}
+
+/// Splits pair indices `0..pairs` into `ranks` contiguous ranges, sizes differing by at most one.
+fn ranges(pairs: usize, ranks: usize) -> Vec<(usize, usize)> {
+    (0..ranks)
+        .map(|r| (r * pairs / ranks, (r + 1) * pairs / ranks))
+        .collect()
 }
 
 /// What rank 0 holds at the end: the report and S itself (for the HDF5 file).
 pub struct MatrixOutcome {
     /// The report.
     pub report: MatrixReport,
-    /// S, n × n, row-major.
-    pub result: Vec<f64>,
+    /// S, n × n.
+    pub result: Array2<f64>,
 }
 
 /// Runs the `matrix` workload. Rank 0 returns the outcome, the other ranks `None`.
 ///
 /// # Collective
-/// Every rank must call it with the configuration built from the same command line.
+/// Every rank must call it with the parameters built from the same command line.
 ///
 /// # Errors
-/// An [`Agreed`] failure when some rank lacks memory or threads; every rank returns it.
+/// When some rank lacks memory or threads; every rank returns it.
 pub fn run<C: Comm + ?Sized>(
     comm: &C,
-    config: &MatrixConfig,
-) -> Result<Option<MatrixOutcome>, Agreed> {
-    let n = config.size;
+    params: &MatrixParams,
+) -> Result<Option<MatrixOutcome>, Error> {
+    let n = params.size;
     let len = n * n;
-    // Rank 0 plans which pairs each rank owns and sends the whole plan: a rank needs its own
-    // range to compute, and every range to know the shape of what its tree partners will send.
-    let plan: Option<Vec<usize>> = (comm.rank() == 0).then(|| {
-        reduce::ranges(config.pairs(), comm.size())
-            .into_iter()
-            .flat_map(|(lo, hi)| [lo, hi])
-            .collect()
-    });
-    let plan: Vec<usize> = scatter::broadcast(comm, 0, plan.as_ref());
-    let all_ranges: Vec<(usize, usize)> = plan.chunks_exact(2).map(|r| (r[0], r[1])).collect();
-    if all_ranges.len() != comm.size() {
-        comm.abort(1, "the plan from rank 0 does not have one range per rank");
-    }
-    let (lo, hi) = all_ranges[comm.rank()];
+    // Rank 0 plans which pairs each rank owns and sends each rank its range.
+    let plan = (comm.rank() == 0).then(|| ranges(params.pairs(), comm.size()));
+    let (lo, hi): (usize, usize) = collective::scatter(comm, 0, plan);
 
-    agree(comm, check_memory(config))?;
-    // Generation, products and the local sums run on this job's own pool of `threads.count`
-    // threads; the adds of the reduction across ranks (which must call MPI from this thread) run
-    // on the global pool, sized the same when this is the first job of the process. Bits depend
-    // on neither.
-    let pool = agree(
-        comm,
-        local::pool(config.threads.count).map_err(|e| (1, e.to_string())),
-    )?;
-    let _ = rayon::ThreadPoolBuilder::new()
-        .num_threads(config.threads.count)
-        .thread_name(|k| format!("spmdkit-worker-{k}"))
-        .build_global();
+    agree(comm, check_memory(params))?;
+    // Generation, products, the local sums and the adds of the reduction all run on this job's
+    // own pool of `threads` threads. Bits depend on none of them.
+    let pool = agree(comm, farm::pool(params.threads))?;
     let threads = pool.current_num_threads();
 
     comm.barrier();
     let start = Instant::now();
-    config.faults.arm(comm.rank());
+    params.faults.arm(comm.rank());
     let (mut t_generate, mut t_multiply, mut t_reduce) = (0.0, 0.0, 0.0);
-    let mut partial = Partial::new();
+    let mut leaves = Leaves::new(&pool);
     if hi > lo {
         pool.install(|| {
-            let mut a = vec![0.0; len];
-            let mut b = vec![0.0; len];
+            let mut a = Array2::zeros((n, n));
+            let mut b = Array2::zeros((n, n));
             for k in lo..hi {
-                if config.faults.task_panics(k) {
+                if params.faults.task_panics(k) {
                     panic!("injected fault: pair {k} panics");
                 }
                 let t = Instant::now();
-                matrix::generate(config.seed, 2 * k as u64, &mut a);
-                matrix::generate(config.seed, 2 * k as u64 + 1, &mut b);
+                kernels::generate_into(params.seed, 2 * k as u64, &mut a);
+                kernels::generate_into(params.seed, 2 * k as u64 + 1, &mut b);
                 t_generate += t.elapsed().as_secs_f64();
-                let mut product = partial.buffer(len);
+                let mut product = Array2::from_shape_vec((n, n), leaves.buffer(len))
+                    .expect("a buffer of n x n values");
                 let t = Instant::now();
-                matrix::multiply_into(&a, &b, &mut product, n, threads);
+                kernels::multiply_into(&a, &b, &mut product, threads);
                 t_multiply += t.elapsed().as_secs_f64();
                 let t = Instant::now();
-                partial.push_product(k, product);
+                leaves.insert(k, product);
                 t_reduce += t.elapsed().as_secs_f64();
             }
         });
     }
     let t = Instant::now();
-    let (sum, rounds) = reduce::reduce(comm, config.reduce, partial, len, &all_ranges);
+    let (sum, rounds) = reduce::reduce(comm, params.reduce, leaves, Ix2(n, n));
     t_reduce += t.elapsed().as_secs_f64();
     let total = start.elapsed().as_secs_f64();
 
     // One gather brings every rank's phase times and thread count (a whole number in an f64).
     let facts = vec![t_generate, t_multiply, t_reduce, total, threads as f64];
-    let Some(per_rank) = scatter::gather(comm, 0, &facts) else {
+    let Some(per_rank) = collective::gather(comm, 0, &facts) else {
         return Ok(None);
     };
     let result =
@@ -148,32 +215,33 @@ pub fn run<C: Comm + ?Sized>(
         reduce: max(2),
         total: max(3),
     };
-    let flops = 2.0 * (n as f64).powi(3) * config.pairs() as f64;
+    let flops = 2.0 * (n as f64).powi(3) * params.pairs() as f64;
     // Ranks multiply at the same time: the job's rate is all its flops over the slowest rank.
     let gflops = if timings.multiply > 0.0 {
         flops / timings.multiply / 1e9
     } else {
         0.0
     };
+    let values = result.as_slice().expect("the sum is in standard layout");
     let report = MatrixReport {
         command: "matrix",
         ranks: comm.size(),
         threads_per_rank: max(4) as usize,
-        count: config.count,
+        count: params.count,
         size: n,
-        seed: config.seed,
-        reduce: config.reduce.to_string(),
+        seed: params.seed,
+        reduce: params.reduce.to_string(),
         reduce_rounds: rounds,
-        bit_reproducible: config.reduce == Strategy::Tree,
+        bit_reproducible: params.reduce == Strategy::Tree,
         result: MatrixResult {
-            sum: matrix::sum(&result),
-            frobenius: matrix::frobenius(&result),
-            digest: matrix::digest(&result),
+            sum: kernels::sum(values),
+            frobenius: kernels::frobenius(values),
+            digest: kernels::digest(values),
         },
         timings_s: timings,
         multiply_gflops: gflops,
         version: env!("CARGO_PKG_VERSION").to_string(),
-        mpi_library: super::mpi_library_for(comm.backend()),
+        mpi_library: crate::comm::mpi_library_for(comm.backend()),
     };
     Ok(Some(MatrixOutcome { report, result }))
 }
@@ -181,34 +249,27 @@ pub fn run<C: Comm + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::Threads;
-    use crate::world::inproc;
+    use crate::comm::inproc;
 
-    fn config(count: usize, size: usize, reduce: Strategy) -> MatrixConfig {
-        MatrixConfig {
+    fn params(count: usize, size: usize, reduce: Strategy) -> MatrixParams {
+        MatrixParams {
             count,
             size,
             seed: 9,
             reduce,
-            threads: Threads {
-                count: 1,
-                origin: "--threads",
-            },
-            json: true,
-            output: None,
-            save_inputs: false,
-            faults: crate::fault::Faults::default(),
+            threads: 1,
+            faults: Faults::default(),
         }
     }
 
     #[test]
     fn the_digest_is_the_same_for_every_rank_count() {
-        let cfg = config(10, 24, Strategy::Tree);
+        let p = params(10, 24, Strategy::Tree);
         let digests: Vec<String> = (1..=7)
-            .map(|p| {
-                let out = inproc::run(p, |comm| run(comm, &cfg).unwrap());
+            .map(|size| {
+                let out = inproc::run(size, |comm| run(comm, &p).unwrap());
                 let o = out.into_iter().next().unwrap().unwrap();
-                assert_eq!(o.report.reduce_rounds, ceil_log2(p));
+                assert_eq!(o.report.reduce_rounds, ceil_log2(size));
                 o.report.result.digest
             })
             .collect();
@@ -219,19 +280,14 @@ mod tests {
     fn the_result_is_the_sum_of_the_products() {
         let (n, count) = (9, 6);
         let out = inproc::run(3, |comm| {
-            run(comm, &config(count, n, Strategy::Linear)).unwrap()
+            run(comm, &params(count, n, Strategy::Linear)).unwrap()
         });
         let got = out.into_iter().next().unwrap().unwrap().result;
-        let mut want = vec![0.0; n * n];
+        let mut want = Array2::<f64>::zeros((n, n));
         for k in 0..count / 2 {
-            let (mut a, mut b) = (vec![0.0; n * n], vec![0.0; n * n]);
-            matrix::generate(9, 2 * k as u64, &mut a);
-            matrix::generate(9, 2 * k as u64 + 1, &mut b);
-            for i in 0..n {
-                for j in 0..n {
-                    want[i * n + j] += (0..n).map(|l| a[i * n + l] * b[l * n + j]).sum::<f64>();
-                }
-            }
+            let a = kernels::generate(9, 2 * k as u64, n);
+            let b = kernels::generate(9, 2 * k as u64 + 1, n);
+            want += &a.dot(&b);
         }
         for (x, y) in got.iter().zip(&want) {
             assert!((x - y).abs() < 1e-10 * (1.0 + y.abs()), "{x} vs {y}");
@@ -243,5 +299,11 @@ mod tests {
         assert_eq!(peak_matrices(1), 5);
         assert_eq!(peak_matrices(2), 7);
         assert!(peak_matrices(1 << 20) > peak_matrices(1 << 10));
+    }
+
+    #[test]
+    fn ranges_cover_the_pairs_in_rank_order() {
+        assert_eq!(ranges(2, 3), vec![(0, 0), (0, 1), (1, 2)]);
+        assert_eq!(ranges(5, 2), vec![(0, 2), (2, 5)]);
     }
 }

@@ -1,29 +1,50 @@
-//! The workloads, each composed from [`plan`](crate::plan), [`scatter`](crate::scatter),
-//! [`local`](crate::local) and the communicator. A job function is collective: every rank calls
-//! it; rank 0 returns the report, the others `None`.
+//! The workloads, each a client of the engine ([`crate::farm`]) or of the reductions
+//! ([`crate::reduce`]), taking job parameters (not command-line structs). A job function is
+//! collective: every rank calls it; rank 0 returns the report, the others `None`.
 
+#[doc(hidden)]
+pub mod fault;
 pub mod info;
 pub mod matrix;
+pub mod memory;
 pub mod sleep;
 
-/// The host name of this process.
-pub fn host_name() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the pointer and length describe `buf`, which outlives the call; gethostname writes
-    // at most `len` bytes.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "unknown-host".into();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
+use crate::collective;
+use crate::comm::{cores_here, Comm};
+
+/// A note for the user when some rank may run on fewer cores than the `threads` it will use:
+/// launchers bind ranks to cores (Open MPI binds each of up to 2 ranks to one core by default),
+/// and threads beyond a rank's cores only take turns on them. Rank 0 gets the note, naming the
+/// first such rank, and every other rank `None`.
+///
+/// # Collective
+/// Every rank must call it.
+pub fn binding_note<C: Comm + ?Sized>(comm: &C, threads: usize) -> Option<String> {
+    let all = collective::gather(comm, 0, &cores_here())?;
+    let (rank, cores) = all.iter().enumerate().find(|(_, c)| **c < threads)?;
+    Some(format!(
+        "note: rank {rank} may run on {cores} core(s) (its CPU binding) but will use {threads} \
+         threads, which take turns on them; under Open MPI give --bind-to none or \
+         --map-by slot:PE={threads}, under Slurm --cpus-per-task={threads}"
+    ))
 }
 
-/// The MPI library of this build when the job runs under MPI, `none` otherwise.
-pub fn mpi_library_for(backend: &str) -> String {
-    if backend == "mpi" {
-        crate::world::mpi_backend::library_version()
-    } else {
-        "none (single rank started without a launcher)".into()
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::comm::inproc;
+
+    #[test]
+    fn a_note_only_when_threads_exceed_the_cores() {
+        let cores = cores_here();
+        let notes = inproc::run(3, |comm| binding_note(comm, cores + 1));
+        let note = notes[0].as_deref().expect("rank 0 gets the note");
+        assert!(
+            note.contains("rank 0 may run on") && note.contains("--bind-to none"),
+            "{note}"
+        );
+        assert!(notes[1..].iter().all(Option::is_none));
+        let quiet = inproc::run(2, |comm| binding_note(comm, cores));
+        assert!(quiet.iter().all(Option::is_none));
     }
 }

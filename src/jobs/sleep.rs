@@ -1,83 +1,108 @@
-//! The `sleep` workload: uneven sleep tasks on ranks × threads workers.
+//! The `sleep` workload: uneven sleep tasks on ranks × threads workers, a thin client of the
+//! task engine ([`Farm`]): each task is a duration, the work a closure that sleeps for it.
 //!
-//! 1. Rank 0 gathers every rank's thread count, plans all W workers at once
-//!    ([`plan::assign`]) and scatters each rank its task descriptors.
-//! 2. Every rank builds its pool; a failure to start threads on any rank is agreed on, so all
-//!    ranks stop together instead of waiting in the barrier.
-//! 3. A barrier starts the clocks: each rank measures times from the moment it left the barrier.
-//!    At the end rank 0 measures each rank's offset ([`clock_offsets`]) and puts every record on
-//!    one clock whose zero is the first rank's exit from the barrier, so records of different
-//!    ranks are comparable to within microseconds.
-//! 4. Each thread sleeps through its lane (static schedules), or takes chunks as it runs out
-//!    (`dynamic`, see [`plan::dynamic`]); rank 0 follows progress, then gathers the records.
+//! Rank 0 holds the durations; they are the costs `lpt` plans with. The engine runs every task
+//! once on the W = Σ threads workers, puts the records on the job's common clock and gathers them
+//! at rank 0, which builds the report: wall time, the ideal makespan max(longest, total / W),
+//! speedup, efficiency and each rank's busy and idle time.
 
-use crate::cli::SleepConfig;
-use crate::fault::Faults;
-use crate::local::{self, Feed};
-use crate::plan::dynamic::{Guided, TAG_CHUNK, TAG_FINISHED, TAG_REQUEST};
-use crate::plan::{self, Assigned};
-use crate::progress::{Mode, Progress};
-use crate::report::{RankLoad, SleepReport, TaskRecord};
-use crate::scatter;
-use crate::wire::{self, Wire, WireError};
-use crate::world::{agree, clock_offsets, Agreed, Comm};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use super::fault::Faults;
+use crate::comm::Comm;
+use crate::farm::{self, Farm, Gathered, Policy, ProgressMode};
+use crate::{agree, Error};
+use serde::Serialize;
+use std::time::Duration;
 
-/// What rank 0 sends each rank: one task.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct TaskSpec {
-    id: usize,
-    duration_s: f64,
-    lane: usize,
+/// The parameters of a `sleep` run.
+#[derive(Debug, Clone)]
+pub struct SleepParams {
+    /// The task durations in seconds (read on rank 0 only; the others may leave it empty).
+    pub durations: Vec<f64>,
+    /// The assignment policy.
+    pub schedule: Policy,
+    /// This rank's worker threads.
+    pub threads: usize,
+    /// How rank 0 shows progress.
+    pub progress: ProgressMode,
+    /// Injected faults (testing only).
+    #[doc(hidden)]
+    pub faults: Faults,
 }
 
-impl Wire for TaskSpec {
-    fn put(&self, out: &mut Vec<u8>) {
-        self.id.put(out);
-        self.duration_s.put(out);
-        self.lane.put(out);
-    }
-    fn take(input: &mut &[u8]) -> Result<Self, WireError> {
-        Ok(TaskSpec {
-            id: usize::take(input)?,
-            duration_s: f64::take(input)?,
-            lane: usize::take(input)?,
-        })
-    }
+/// One task of a `sleep` run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskRecord {
+    /// Index in the input list.
+    pub id: usize,
+    /// Requested duration, seconds.
+    pub duration_s: f64,
+    /// The rank that ran it.
+    pub rank: usize,
+    /// The thread (lane) of that rank that ran it.
+    pub thread: usize,
+    /// Start on the job's common clock (seconds since the first rank left the starting barrier).
+    pub start_s: f64,
+    /// End on the same clock.
+    pub end_s: f64,
+    /// `Sleep time <d>`, or `None` when the task failed.
+    pub result: Option<String>,
+    /// The panic message of a failed task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
-/// What each rank sends back: one record per task (without the rank, which the gather knows).
-#[derive(Debug, Clone, PartialEq)]
-struct Done {
-    id: usize,
-    duration_s: f64,
-    thread: usize,
-    start_s: f64,
-    end_s: f64,
-    result: Result<String, String>,
+/// How busy one rank was in a `sleep` run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RankLoad {
+    /// The rank.
+    pub rank: usize,
+    /// Its worker threads.
+    pub threads: usize,
+    /// Tasks it ran.
+    pub tasks: usize,
+    /// Time its threads spent in tasks, summed over threads.
+    pub busy_s: f64,
+    /// threads × makespan − busy: time its threads could have worked but did not.
+    pub idle_s: f64,
 }
 
-impl Wire for Done {
-    fn put(&self, out: &mut Vec<u8>) {
-        self.id.put(out);
-        self.duration_s.put(out);
-        self.thread.put(out);
-        self.start_s.put(out);
-        self.end_s.put(out);
-        self.result.put(out);
-    }
-    fn take(input: &mut &[u8]) -> Result<Self, WireError> {
-        Ok(Done {
-            id: usize::take(input)?,
-            duration_s: f64::take(input)?,
-            thread: usize::take(input)?,
-            start_s: f64::take(input)?,
-            end_s: f64::take(input)?,
-            result: Result::take(input)?,
-        })
-    }
+/// The report of a `sleep` run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SleepReport {
+    /// Always `"sleep"`.
+    pub command: &'static str,
+    /// Number of ranks.
+    pub ranks: usize,
+    /// Worker threads per rank (the largest, if ranks differ; see `threads`).
+    pub threads_per_rank: usize,
+    /// Worker threads of each rank.
+    pub threads: Vec<usize>,
+    /// W, the total number of workers.
+    pub workers: usize,
+    /// The assignment policy.
+    pub schedule: String,
+    /// One record per task, ordered by id.
+    pub tasks: Vec<TaskRecord>,
+    /// Sum of all durations: the sequential time.
+    pub total_sleep_s: f64,
+    /// From the common start until rank 0 held every record (same clock as the tasks).
+    pub wall_s: f64,
+    /// From the common start until the last task ended.
+    pub makespan_s: f64,
+    /// The lower bound max(longest task, total / W).
+    pub ideal_s: f64,
+    /// total_sleep_s / wall_s.
+    pub speedup: f64,
+    /// ideal_s / wall_s.
+    pub efficiency: f64,
+    /// Ids of the tasks that failed.
+    pub failed: Vec<usize>,
+    /// Load of each rank, to see imbalance.
+    pub per_rank: Vec<RankLoad>,
+    /// spmdkit's version.
+    pub version: String,
+    /// The MPI library, or `none` for a run without a launcher.
+    pub mpi_library: String,
 }
 
 /// The text a sleep task returns, as in the classic example: `Sleep time 0.5`.
@@ -88,345 +113,61 @@ pub fn sleep_result(duration_s: f64) -> String {
 /// Runs the `sleep` workload. Rank 0 returns the report; the other ranks `None`.
 ///
 /// # Collective
-/// Every rank must call it with the configuration it built from the same command line.
+/// Every rank must call it with the parameters built from the same command line.
 ///
 /// # Errors
-/// An [`Agreed`] failure when some rank could not start its threads; every rank returns it.
-pub fn run<C: Comm + ?Sized>(
-    comm: &C,
-    config: &SleepConfig,
-) -> Result<Option<SleepReport>, Agreed> {
-    let root = comm.rank() == 0;
-    let lanes = scatter::gather(comm, 0, &config.threads.count);
-    let mine: Vec<TaskSpec> = if config.schedule.is_static() {
-        let plan = lanes.as_ref().map(|lanes| {
-            plan::assign(&config.durations, config.schedule, lanes)
-                .into_iter()
-                .map(|tasks| {
-                    tasks
-                        .into_iter()
-                        .map(|Assigned { id, lane }| spec(&config.durations, id, lane))
-                        .collect::<Vec<_>>()
-                })
-                .collect()
-        });
-        scatter::scatter(comm, 0, plan)
-    } else {
-        Vec::new()
-    };
-
-    let pool = agree(
-        comm,
-        local::pool(config.threads.count).map_err(|e| (1, e.to_string())),
-    )?;
-    let mut progress = root.then(|| {
-        let under_launcher = comm.backend() == "mpi";
-        Progress::new(
-            config.durations.len(),
-            Mode::choose(config.quiet, under_launcher),
-        )
-    });
-
-    comm.barrier();
-    let epoch = Instant::now();
-    config.faults.arm(comm.rank());
-    let run = Running {
-        pool: &pool,
-        epoch,
-        done: AtomicUsize::new(0),
-        faults: &config.faults,
-    };
-    let done = if config.schedule.is_static() {
-        run.lanes(comm, &mine, &mut progress)
-    } else {
-        run.dynamic(comm, config, lanes.as_deref(), &mut progress)
-    };
-    if let Some(p) = progress.take() {
-        p.finish(if root { config.durations.len() } else { 0 });
-    }
-    let offsets = clock_offsets(comm, epoch);
-    let gathered = scatter::gather(comm, 0, &done);
-    let wall_s = epoch.elapsed().as_secs_f64();
-    if !root {
-        return Ok(None);
-    }
-    let (Some(mut per_rank), Some(lanes), Some(offsets)) = (gathered, lanes, offsets) else {
-        unreachable!("rank 0 is the root of the gathers and the clock")
-    };
-    // One clock for all: zero is the moment the first rank left the barrier (the rank whose
-    // clock is furthest ahead of rank 0's); shifting keeps every duration exact.
-    let lead = offsets.iter().copied().fold(0.0, f64::max);
-    for (records, offset) in per_rank.iter_mut().zip(&offsets) {
-        for d in records.iter_mut() {
-            d.start_s += lead - offset;
-            d.end_s += lead - offset;
-        }
-    }
-    Ok(Some(build_report(
-        comm,
-        config,
-        per_rank,
-        lanes,
-        wall_s + lead,
-    )))
-}
-
-fn spec(durations: &[f64], id: usize, lane: usize) -> TaskSpec {
-    TaskSpec {
-        id,
-        duration_s: durations[id],
-        lane,
-    }
-}
-
-fn sleep_task(t: &TaskSpec, faults: &Faults) -> String {
-    if faults.task_panics(t.id) {
-        panic!("injected fault: task {} panics", t.id);
-    }
-    std::thread::sleep(Duration::from_secs_f64(t.duration_s));
-    sleep_result(t.duration_s)
-}
-
-fn done_record(t: &TaskSpec, o: local::Outcome<String>) -> Done {
-    Done {
-        id: t.id,
-        duration_s: t.duration_s,
-        thread: o.thread,
-        start_s: o.start_s,
-        end_s: o.end_s,
-        result: o.result,
-    }
-}
-
-/// One rank's execution: its pool, the common clock, and its count of finished tasks.
-struct Running<'p> {
-    pool: &'p rayon::ThreadPool,
-    epoch: Instant,
-    done: AtomicUsize,
-    faults: &'p Faults,
-}
-
-impl Running<'_> {
-    /// Static schedules: every thread runs its lane; ranks other than 0 report their count when
-    /// done, while rank 0 follows progress.
-    fn lanes<C: Comm + ?Sized>(
-        &self,
-        comm: &C,
-        mine: &[TaskSpec],
-        progress: &mut Option<Progress>,
-    ) -> Vec<Done> {
-        let outcomes = std::thread::scope(|s| {
-            let workers = s.spawn(|| {
-                local::run_lanes(
-                    self.pool,
-                    mine,
-                    |t| t.lane,
-                    self.epoch,
-                    &self.done,
-                    |t| sleep_task(t, self.faults),
-                )
-            });
-            if comm.rank() == 0 {
-                self.follow(comm, progress, &|| workers.is_finished(), &mut |_, _| {});
+/// When some rank could not start its threads; every rank returns it.
+pub fn run<C: Comm + ?Sized>(comm: &C, params: &SleepParams) -> Result<Option<SleepReport>, Error> {
+    let pool = agree(comm, farm::pool(params.threads))?;
+    params.faults.arm(comm.rank());
+    let run = Farm::new(&pool)
+        .policy(params.schedule)
+        .costs(params.durations.clone())
+        .progress(params.progress)
+        .run(comm, params.durations.clone(), |ctx, &duration_s| {
+            if params.faults.task_panics(ctx.id) {
+                panic!("injected fault: task {} panics", ctx.id);
             }
-            workers
-                .join()
-                .expect("task panics are caught in the workers")
-        });
-        if comm.rank() != 0 {
-            comm.send(0, TAG_FINISHED, &wire::encode(&(mine.len() as u64)));
-        }
-        outcomes
-            .into_iter()
-            .map(|o| done_record(&mine[o.index], o))
-            .collect()
-    }
-
-    /// The dynamic schedule: rank 0's threads take chunks from the cursor directly while its main
-    /// thread answers the other ranks' requests; the other ranks' main threads ask rank 0 for a
-    /// chunk whenever more of their threads wait for work than tasks are queued.
-    fn dynamic<C: Comm + ?Sized>(
-        &self,
-        comm: &C,
-        config: &SleepConfig,
-        lanes: Option<&[usize]>,
-        progress: &mut Option<Progress>,
-    ) -> Vec<Done> {
-        let pulled = if let Some(lanes) = lanes {
-            let durations = &config.durations;
-            let cursor = Mutex::new(Guided::new(durations.len(), lanes.iter().sum()));
-            let take = |threads: usize, waiting: usize| -> Vec<TaskSpec> {
-                let mut cursor = cursor.lock().unwrap_or_else(|e| e.into_inner());
-                let range = cursor.take_at_least(threads, waiting);
-                range.map(|id| spec(durations, id, 0)).collect()
-            };
-            // Rank 0's threads share one local queue like every other rank's, and refill it from
-            // the cursor themselves when a thread finds it empty, in chunks for all its threads.
-            let feed = Feed::default();
-            let next = || {
-                if feed.is_empty() && !feed.is_closed() {
-                    // The threads already waiting, and this one.
-                    let chunk = take(lanes[0], feed.demand() + 1);
-                    if chunk.is_empty() {
-                        feed.close();
-                    } else {
-                        feed.push_many(chunk);
-                    }
-                }
-                feed.pop().into_iter().collect()
-            };
-            std::thread::scope(|s| {
-                let workers = s.spawn(|| {
-                    local::run_pulled(self.pool, next, self.epoch, &self.done, |t| {
-                        sleep_task(t, self.faults)
-                    })
-                });
-                self.follow(
-                    comm,
-                    progress,
-                    &|| workers.is_finished(),
-                    &mut |src, waiting| {
-                        comm.send(src, TAG_CHUNK, &wire::encode(&take(lanes[src], waiting)));
-                    },
-                );
-                workers
-                    .join()
-                    .expect("task panics are caught in the workers")
-            })
-        } else {
-            let feed = Feed::default();
-            let pulled = std::thread::scope(|s| {
-                let workers = s.spawn(|| {
-                    let next = || feed.pop().into_iter().collect();
-                    local::run_pulled(self.pool, next, self.epoch, &self.done, |t| {
-                        sleep_task(t, self.faults)
-                    })
-                });
-                loop {
-                    if !feed.wait_for_demand(Duration::from_millis(100)) {
-                        continue;
-                    }
-                    let finished = self.done.load(Ordering::Relaxed) as u64;
-                    let request = vec![finished, feed.demand() as u64];
-                    comm.send(0, TAG_REQUEST, &wire::encode(&request));
-                    let chunk: Vec<TaskSpec> = wire::decode(&comm.recv(0, TAG_CHUNK))
-                        .unwrap_or_else(|e| comm.abort(1, &format!("bad chunk from rank 0: {e}")));
-                    if chunk.is_empty() {
-                        feed.close();
-                        break;
-                    }
-                    feed.push_many(chunk);
-                }
-                workers
-                    .join()
-                    .expect("task panics are caught in the workers")
-            });
-            comm.send(0, TAG_FINISHED, &wire::encode(&(pulled.len() as u64)));
-            pulled
-        };
-        pulled
-            .into_iter()
-            .map(|(t, o)| done_record(&t, o))
-            .collect()
-    }
-
-    /// Rank 0's main thread while tasks run: answers requests with `serve`, collects the other
-    /// ranks' "finished" messages, and shows progress, until every rank and the local threads
-    /// are done. Sleeps briefly (50 µs, backing off to 250 µs) when there is nothing to do, so its
-    /// own worker threads keep the cores.
-    fn follow<C: Comm + ?Sized>(
-        &self,
-        comm: &C,
-        progress: &mut Option<Progress>,
-        local_finished: &dyn Fn() -> bool,
-        serve: &mut dyn FnMut(usize, usize),
-    ) {
-        let count = |bytes: &[u8], src: usize| -> usize {
-            wire::decode::<u64>(bytes)
-                .unwrap_or_else(|e| comm.abort(1, &format!("bad count from rank {src}: {e}")))
-                as usize
-        };
-        let request = |bytes: &[u8], src: usize| -> (usize, usize) {
-            match wire::decode::<Vec<u64>>(bytes).as_deref() {
-                Ok([finished, waiting]) => (*finished as usize, *waiting as usize),
-                _ => comm.abort(1, &format!("bad request from rank {src}")),
-            }
-        };
-        let mut remote = vec![0usize; comm.size()];
-        let mut finished = 0;
-        let mut pause = Duration::from_micros(50);
-        loop {
-            let mut busy = false;
-            while let Some((src, payload)) = comm.try_recv_any(TAG_REQUEST) {
-                let (finished, waiting) = request(&payload, src);
-                remote[src] = finished;
-                serve(src, waiting);
-                busy = true;
-            }
-            while let Some((src, payload)) = comm.try_recv_any(TAG_FINISHED) {
-                remote[src] = count(&payload, src);
-                finished += 1;
-                busy = true;
-            }
-            if let Some(p) = progress.as_mut() {
-                p.update(self.done.load(Ordering::Relaxed) + remote.iter().sum::<usize>());
-            }
-            if finished == comm.size() - 1 && local_finished() {
-                return;
-            }
-            if busy {
-                pause = Duration::from_micros(50);
-            } else {
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_micros(250));
-            }
-        }
-    }
+            std::thread::sleep(Duration::from_secs_f64(duration_s));
+            sleep_result(duration_s)
+        })?;
+    Ok(run
+        .gather(comm)
+        .map(|gathered| build_report(comm, params, gathered)))
 }
 
 fn build_report<C: Comm + ?Sized>(
     comm: &C,
-    config: &SleepConfig,
-    per_rank: Vec<Vec<Done>>,
-    lanes: Vec<usize>,
-    wall_s: f64,
+    params: &SleepParams,
+    gathered: Gathered<String>,
 ) -> SleepReport {
-    let mut tasks: Vec<TaskRecord> = per_rank
+    let Gathered {
+        records,
+        threads: lanes,
+        wall_s,
+    } = gathered;
+    let tasks: Vec<TaskRecord> = records
         .into_iter()
-        .enumerate()
-        .flat_map(|(rank, done)| {
-            done.into_iter().map(move |d| {
-                let (result, error) = match d.result {
-                    Ok(text) => (Some(text), None),
-                    Err(e) => (None, Some(e)),
-                };
-                TaskRecord {
-                    id: d.id,
-                    duration_s: d.duration_s,
-                    rank,
-                    thread: d.thread,
-                    start_s: d.start_s,
-                    end_s: d.end_s,
-                    result,
-                    error,
-                }
-            })
+        .map(|r| {
+            let (result, error) = match r.result {
+                Ok(text) => (Some(text), None),
+                Err(e) => (None, Some(e)),
+            };
+            TaskRecord {
+                id: r.id,
+                duration_s: params.durations[r.id],
+                rank: r.rank,
+                thread: r.thread,
+                start_s: r.start_s,
+                end_s: r.end_s,
+                result,
+                error,
+            }
         })
         .collect();
-    tasks.sort_by_key(|t| t.id);
-    if tasks.len() != config.durations.len() {
-        comm.abort(
-            1,
-            &format!(
-                "gathered {} records for {} tasks",
-                tasks.len(),
-                config.durations.len()
-            ),
-        );
-    }
     let workers: usize = lanes.iter().sum();
-    let total_sleep_s: f64 = config.durations.iter().sum();
-    let ideal_s = plan::ideal_makespan(&config.durations, workers);
+    let total_sleep_s: f64 = params.durations.iter().sum();
+    let ideal_s = farm::ideal_makespan(&params.durations, workers);
     let makespan_s = tasks.iter().map(|t| t.end_s).fold(0.0, f64::max);
     let failed = tasks
         .iter()
@@ -457,7 +198,7 @@ fn build_report<C: Comm + ?Sized>(
         threads_per_rank: lanes.iter().copied().max().unwrap_or(1),
         threads: lanes,
         workers,
-        schedule: config.schedule.to_string(),
+        schedule: params.schedule.to_string(),
         tasks,
         total_sleep_s,
         wall_s,
@@ -472,28 +213,21 @@ fn build_report<C: Comm + ?Sized>(
         failed,
         per_rank,
         version: env!("CARGO_PKG_VERSION").to_string(),
-        mpi_library: super::mpi_library_for(comm.backend()),
+        mpi_library: crate::comm::mpi_library_for(comm.backend()),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::Threads;
-    use crate::plan::Policy;
-    use crate::world::inproc;
+    use crate::comm::inproc;
 
-    fn config(durations: Vec<f64>, schedule: Policy, threads: usize) -> SleepConfig {
-        SleepConfig {
+    fn config(durations: Vec<f64>, schedule: Policy, threads: usize) -> SleepParams {
+        SleepParams {
             durations,
             schedule,
-            threads: Threads {
-                count: threads,
-                origin: "--threads",
-            },
-            json: false,
-            quiet: true,
-            output: None,
+            threads,
+            progress: ProgressMode::Off,
             faults: Faults::default(),
         }
     }

@@ -1,27 +1,96 @@
-//! Reductions of n × n f64 partial sums over ranks: the reproducible binomial tree, and the
-//! `linear` and `native` strategies kept for comparison.
+//! Reproducible reductions of f64 arrays over ranks, for any ownership of the leaves: the
+//! binomial tree (to rank 0, or to every rank), and the `linear` and `native` strategies kept
+//! for comparison.
 //!
-//! The summation order of `tree` is a fixed binary tree over the pair index, not over ranks, so
-//! its result has the same bits for every rank count; see `src/reduce/README.md`. Communication
-//! takes ⌈log2 P⌉ rounds. Element-wise adds run on the current rayon pool; MPI is only called from
-//! the calling (main) thread.
+//! Each rank inserts its values into [`Leaves`] by *global leaf index* — the index of the task
+//! that produced it, whichever rank ran that task under whichever schedule. The combination
+//! order is a fixed binary tree over that index, not over ranks: a node is formed only by
+//! combining its two children, whichever rank holds them, so [`tree`] gives the same bits for
+//! every rank count, thread count and schedule. Communication takes ⌈log2 P⌉ rounds of messages
+//! over ranks. See `src/reduce/README.md` for the order and why it holds.
+//!
+//! The operation is a type parameter ([`Sum`] by default, [`Max`], [`Min`]): monomorphised, it
+//! costs nothing. Element-wise combines of large arrays run on the pool given to
+//! [`Leaves::new`], never on rayon's global pool; MPI is only called from the calling thread.
 
-use crate::matrix;
-use crate::world::{Comm, Tag};
+use crate::collective;
+use crate::comm::{tags, Comm};
+use ndarray::{Array, Array1, Dimension, Ix1};
+use rayon::prelude::*;
+use rayon::ThreadPool;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-const TAG_NODE: Tag = 101;
-const TAG_LINEAR: Tag = 102;
+/// Values per work item of a parallel element-wise combine; smaller arrays combine inline.
+const COMBINE_CHUNK: usize = 64 * 1024;
 
-/// How partial sums are combined across ranks.
+/// An element-wise operation that is commutative and whose result does not depend on how the
+/// elements are split over threads (each element is combined on its own).
+pub trait Op: Copy + Send + Sync + 'static {
+    /// Combines `x` into `acc`.
+    fn apply(acc: &mut f64, x: f64);
+
+    /// The operation's name, for messages.
+    const NAME: &'static str;
+}
+
+/// `acc + x`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sum;
+/// `max(acc, x)` (NaN-propagating as `f64::max` is not: see [`f64::max`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Max;
+/// `min(acc, x)`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Min;
+
+impl Op for Sum {
+    fn apply(acc: &mut f64, x: f64) {
+        *acc += x;
+    }
+    const NAME: &'static str = "sum";
+}
+impl Op for Max {
+    fn apply(acc: &mut f64, x: f64) {
+        *acc = acc.max(x);
+    }
+    const NAME: &'static str = "max";
+}
+impl Op for Min {
+    fn apply(acc: &mut f64, x: f64) {
+        *acc = acc.min(x);
+    }
+    const NAME: &'static str = "min";
+}
+
+/// `acc ⊕= x` element-wise: inline for small arrays, in parallel chunks on `pool` for large ones.
+fn combine<O: Op>(pool: &ThreadPool, acc: &mut [f64], x: &[f64]) {
+    assert_eq!(acc.len(), x.len(), "arrays of the same shape");
+    let serial = |a: &mut [f64], b: &[f64]| {
+        for (a, b) in a.iter_mut().zip(b) {
+            O::apply(a, *b);
+        }
+    };
+    if acc.len() <= COMBINE_CHUNK {
+        serial(acc, x);
+    } else {
+        pool.install(|| {
+            acc.par_chunks_mut(COMBINE_CHUNK)
+                .zip(x.par_chunks(COMBINE_CHUNK))
+                .for_each(|(a, b)| serial(a, b));
+        });
+    }
+}
+
+/// How partial sums are combined across ranks (the `matrix` job's `--reduce`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Strategy {
-    /// Binomial tree over ranks in ⌈log2 P⌉ rounds, summing in a fixed tree over the pair index:
+    /// Binomial tree over ranks in ⌈log2 P⌉ rounds, combining in a fixed tree over the leaf index:
     /// the same bits for any number of ranks and threads.
     Tree,
-    /// Every rank sends its sum to rank 0, which adds P − 1 times. Bits depend on P.
+    /// Every rank sends its combined leaves to rank 0, which adds P − 1 times. Bits depend on P.
     Linear,
     /// The MPI library's own `MPI_Reduce`. Bits depend on P and on the library.
     Native,
@@ -71,7 +140,7 @@ impl FromStr for Strategy {
     }
 }
 
-/// ⌈log2 p⌉ for p ≥ 1.
+/// ⌈log2 p⌉ for p ≥ 1: the rounds of the tree on p ranks.
 pub fn ceil_log2(p: usize) -> u32 {
     if p <= 1 {
         0
@@ -80,41 +149,124 @@ pub fn ceil_log2(p: usize) -> u32 {
     }
 }
 
-/// A complete subtree of the global summation tree: the sum of products `start..start + 2^level`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Node {
-    /// log2 of the number of products summed.
-    pub level: u32,
-    /// The first pair index; a multiple of `2^level`.
-    pub start: usize,
-    /// The sum, n² values.
-    pub data: Vec<f64>,
+/// A complete subtree of the global tree: the combination of leaves `start..start + 2^level`.
+#[derive(Debug)]
+struct Node {
+    level: u32,
+    data: Vec<f64>,
 }
 
-impl Node {
-    fn end(&self) -> usize {
-        self.start + (1usize << self.level)
-    }
+/// Two inserts covered the same leaf.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Overlap {
+    start: usize,
+    level: u32,
 }
 
-/// A contiguous run of complete subtrees, in pair-index order, with every sibling pair merged.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Partial {
-    nodes: Vec<Node>,
-    // Buffers freed by merges, handed out again by `buffer` so that a rank computing many
-    // products does not pay the kernel's page faults for a fresh allocation each time.
+/// This rank's leaves of a reduction, combined as far as the fixed tree allows.
+///
+/// Insert values by their global leaf index, in any order; siblings of the tree are combined as
+/// soon as both are present. Every leaf index must be inserted at most once over all ranks.
+///
+/// # Examples
+/// ```
+/// use ndarray::array;
+/// use spmdkit::comm::{inproc, Comm};
+/// use spmdkit::reduce::{self, Leaves};
+/// let out = inproc::run(3, |comm| {
+///     let pool = spmdkit::pool(1).unwrap();
+///     let mut leaves = Leaves::new(&pool);
+///     // Any ownership: rank r holds the leaves k with k % 3 == r.
+///     for k in (comm.rank()..10).step_by(3) {
+///         leaves.insert(k, array![k as f64, 1.0]);
+///     }
+///     reduce::tree(comm, leaves)
+/// });
+/// assert_eq!(out[0], Some(array![45.0, 10.0]));
+/// assert!(out[1].is_none());
+/// ```
+pub struct Leaves<'p, D: Dimension, O: Op = Sum> {
+    pool: &'p ThreadPool,
+    shape: Option<D>,
+    nodes: BTreeMap<usize, Node>,
     spare: Vec<Vec<f64>>,
+    _op: std::marker::PhantomData<O>,
 }
 
-impl Partial {
-    /// No products yet.
-    pub fn new() -> Self {
-        Self::default()
+impl<'p, D: Dimension> Leaves<'p, D, Sum> {
+    /// No leaves yet; the values will be summed, their element-wise adds running on `pool`.
+    pub fn new(pool: &'p ThreadPool) -> Self {
+        Self::with_op(pool, Sum)
+    }
+}
+
+impl<'p, D: Dimension, O: Op> Leaves<'p, D, O> {
+    /// No leaves yet; the values will be combined with `op` on `pool`.
+    pub fn with_op(pool: &'p ThreadPool, _op: O) -> Self {
+        Leaves {
+            pool,
+            shape: None,
+            nodes: BTreeMap::new(),
+            spare: Vec::new(),
+            _op: std::marker::PhantomData,
+        }
     }
 
-    /// A buffer of `len` values with unspecified contents: one freed by an earlier merge if there
-    /// is one, else a new one.
-    pub fn buffer(&mut self, len: usize) -> Vec<f64> {
+    /// Adds the value of leaf `index`. Any memory layout is accepted; a standard-layout array is
+    /// taken without a copy.
+    ///
+    /// # Panics
+    /// If `index` was inserted before (or is covered by a node already held), or the shape
+    /// differs from the values inserted before.
+    pub fn insert(&mut self, index: usize, value: Array<f64, D>) {
+        self.check_shape(value.raw_dim());
+        let value = if value.is_standard_layout() {
+            value
+        } else {
+            value.as_standard_layout().into_owned()
+        };
+        let (data, offset) = value.into_raw_vec_and_offset();
+        let data = match offset {
+            Some(0) | None => data,
+            Some(at) => data[at..].to_vec(),
+        };
+        if let Err(o) = self.insert_node(0, index, data) {
+            panic!(
+                "leaf {index} inserted twice (it is within the node of level {} at {})",
+                o.level, o.start
+            );
+        }
+    }
+
+    /// The number of leaves combined into the nodes held.
+    pub fn count(&self) -> usize {
+        self.nodes.values().map(|n| 1usize << n.level).sum()
+    }
+
+    /// Whether no leaf is held.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    fn check_shape(&mut self, shape: D) {
+        match &self.shape {
+            Some(s) if *s != shape => panic!(
+                "a leaf of shape {:?} among leaves of shape {:?}",
+                shape.slice(),
+                s.slice()
+            ),
+            Some(_) => {}
+            None => self.shape = Some(shape),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.shape.as_ref().map_or(0, Dimension::size)
+    }
+
+    /// A buffer of `len` values with unspecified contents: one freed by an earlier combine if
+    /// there is one (its pages are mapped already), else a new one.
+    pub(crate) fn buffer(&mut self, len: usize) -> Vec<f64> {
         match self.spare.pop() {
             Some(mut b) => {
                 b.resize(len, 0.0);
@@ -124,262 +276,366 @@ impl Partial {
         }
     }
 
-    /// The nodes, in pair-index order.
-    pub fn nodes(&self) -> &[Node] {
-        &self.nodes
-    }
-
-    /// Whether no product has been pushed.
-    pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
-    }
-
-    /// Adds product `k`, which must directly follow the products already held.
-    ///
-    /// # Panics
-    /// If `k` does not continue the range held.
-    pub fn push_product(&mut self, k: usize, product: Vec<f64>) {
-        self.push(Node {
-            level: 0,
-            start: k,
-            data: product,
-        });
-    }
-
-    /// Appends a node that directly follows the range held, then merges siblings at the top.
-    ///
-    /// # Panics
-    /// If the node is not aligned or does not continue the range held.
-    pub fn push(&mut self, node: Node) {
-        assert_eq!(node.start % (1usize << node.level), 0, "nodes are aligned");
-        if let Some(last) = self.nodes.last() {
-            assert_eq!(last.end(), node.start, "nodes are contiguous");
-        }
-        self.nodes.push(node);
-        while let [.., left, right] = &self.nodes[..] {
-            let siblings =
-                left.level == right.level && left.start % (1usize << (left.level + 1)) == 0;
-            if !siblings {
-                break;
+    /// Inserts a complete subtree and combines it with its sibling while the sibling is held.
+    fn insert_node(
+        &mut self,
+        mut level: u32,
+        mut start: usize,
+        mut data: Vec<f64>,
+    ) -> Result<(), Overlap> {
+        loop {
+            let block = 1usize
+                .checked_shl(level)
+                .filter(|b| start.checked_add(*b).is_some())
+                .ok_or(Overlap { start, level })?;
+            let overlaps_before = self
+                .nodes
+                .range(..=start)
+                .next_back()
+                .is_some_and(|(&s, n)| s + (1usize << n.level) > start);
+            let overlaps_after = self
+                .nodes
+                .range(start..)
+                .next()
+                .is_some_and(|(&s, _)| s < start + block);
+            if overlaps_before || overlaps_after {
+                return Err(Overlap { start, level });
             }
-            let right = self.nodes.pop().expect("two nodes");
-            let left = self.nodes.last_mut().expect("two nodes");
-            matrix::add_into(&mut left.data, &right.data);
-            left.level += 1;
+            let sibling = if start.is_multiple_of(2 * block) {
+                start.checked_add(block)
+            } else {
+                Some(start - block)
+            };
+            let held = sibling.filter(|s| self.nodes.get(s).is_some_and(|n| n.level == level));
+            let Some(sibling) = held else {
+                self.nodes.insert(start, Node { level, data });
+                return Ok(());
+            };
+            let other = self.nodes.remove(&sibling).expect("the sibling is held");
+            // left ⊕ right has the same bits as right ⊕ left: the operations commute.
+            combine::<O>(self.pool, &mut data, &other.data);
             if self.spare.len() < 2 {
-                self.spare.push(right.data);
+                self.spare.push(other.data);
             }
+            start = start.min(sibling);
+            level += 1;
         }
     }
 
-    /// Folds the nodes from the right, `B_0 + (B_1 + (… + B_m))`: on the complete range
-    /// `[0, K)` this is the defined value of S. `None` if empty.
-    pub fn fold(mut self) -> Option<Vec<f64>> {
-        self.spare.clear();
-        let mut nodes = self.nodes.into_iter().rev();
+    /// The nodes' (level, start), in index order.
+    fn shape_of_nodes(&self) -> Vec<(u32, u64)> {
+        self.nodes
+            .iter()
+            .map(|(&s, n)| (n.level, s as u64))
+            .collect()
+    }
+
+    /// Folds the nodes from the right, `B_0 ⊕ (B_1 ⊕ (… ⊕ B_m))`: on the complete range `[0, K)`
+    /// this is the defined value of the reduction. `None` if empty.
+    fn fold(self) -> Option<(D, Vec<f64>)> {
+        let pool = self.pool;
+        let shape = self.shape?;
+        let mut nodes = self.nodes.into_values().rev();
         let mut acc = nodes.next()?.data;
         for node in nodes {
-            // node + acc has the same bits as acc + node: addition is commutative.
-            matrix::add_into(&mut acc, &node.data);
+            combine::<O>(pool, &mut acc, &node.data);
         }
-        Some(acc)
+        Some((shape, acc))
+    }
+
+    fn into_array(self) -> Option<Array<f64, D>> {
+        let (shape, data) = self.fold()?;
+        Some(Array::from_shape_vec(shape, data).expect("the data has the shape's length"))
     }
 }
 
-/// The nodes (level, start) that pushing products `lo..hi` in order leaves in a [`Partial`].
-///
-/// The shape of a rank's list depends only on its range, so a receiver knows what its neighbour
-/// will send without a header message: one message per node, usually just one.
-pub fn shape(lo: usize, hi: usize) -> Vec<(u32, usize)> {
-    let mut stack: Vec<(u32, usize)> = Vec::new();
-    for k in lo..hi {
-        stack.push((0, k));
-        while let [.., (l1, s1), (l2, _)] = stack[..] {
-            if l1 != l2 || s1 % (1usize << (l1 + 1)) != 0 {
-                break;
-            }
-            stack.pop();
-            stack.last_mut().expect("two nodes").0 += 1;
-        }
-    }
-    stack
-}
-
-fn send_partial<C: Comm + ?Sized>(comm: &C, dest: usize, partial: &Partial, range: (usize, usize)) {
-    let have: Vec<(u32, usize)> = partial.nodes.iter().map(|n| (n.level, n.start)).collect();
-    if have != shape(range.0, range.1) {
-        comm.abort(
-            1,
-            &format!("reduction bug: partial sums {have:?} do not cover {range:?}"),
-        );
-    }
-    for node in &partial.nodes {
-        comm.send_f64(dest, TAG_NODE, &node.data);
+impl<O: Op> Leaves<'_, Ix1, O> {
+    /// Adds the value of leaf `index` from a slice (copied into a reused buffer).
+    ///
+    /// # Panics
+    /// As [`Leaves::insert`].
+    pub fn insert_slice(&mut self, index: usize, values: &[f64]) {
+        let mut data = self.buffer(values.len());
+        data.copy_from_slice(values);
+        self.insert(index, Array1::from(data));
     }
 }
 
-/// Receives `src`'s nodes for `range` and appends them to `mine`, each into a buffer that an
-/// earlier merge freed where there is one (its pages are mapped already).
-fn recv_partial<C: Comm + ?Sized>(
+/// What a rank sends up the tree before its nodes: the shape (if it holds any leaf) and the nodes'
+/// (level, start).
+type Header = (Option<Vec<usize>>, Vec<(u32, u64)>);
+
+fn send_leaves<C: Comm + ?Sized, D: Dimension, O: Op>(
+    comm: &C,
+    dest: usize,
+    leaves: &Leaves<D, O>,
+) {
+    let header: Header = (
+        leaves.shape.as_ref().map(|s| s.slice().to_vec()),
+        leaves.shape_of_nodes(),
+    );
+    comm.send(dest, tags::TREE_HEADER, &collective::encode(&header));
+    for node in leaves.nodes.values() {
+        comm.send_f64(dest, tags::TREE_NODE, &node.data);
+    }
+}
+
+fn recv_leaves<C: Comm + ?Sized, D: Dimension, O: Op>(
     comm: &C,
     src: usize,
-    len: usize,
-    range: (usize, usize),
-    mine: &mut Partial,
+    leaves: &mut Leaves<D, O>,
 ) {
-    for (level, start) in shape(range.0, range.1) {
-        let mut data = mine.buffer(len);
-        comm.recv_f64_into(src, TAG_NODE, &mut data);
-        // Pushing (not just storing) re-checks alignment and contiguity.
-        mine.push(Node { level, start, data });
+    let (shape, nodes): Header = collective::decode_or_abort(
+        comm,
+        &comm.recv(src, tags::TREE_HEADER),
+        "the nodes of a reduction",
+    );
+    let Some(shape) = shape else { return };
+    let dim = D::from_dimension(&ndarray::IxDyn(&shape)).unwrap_or_else(|| {
+        comm.abort(
+            1,
+            &format!("rank {src} reduces arrays of shape {shape:?}, of another dimension"),
+        )
+    });
+    if leaves.shape.as_ref().is_some_and(|s| *s != dim) {
+        comm.abort(
+            1,
+            &format!(
+                "rank {src} reduces arrays of shape {shape:?}, this rank of shape {:?}",
+                leaves.shape.as_ref().map(|s| s.slice().to_vec())
+            ),
+        );
+    }
+    leaves.shape = Some(dim);
+    let len = leaves.len();
+    for (level, start) in nodes {
+        let mut data = leaves.buffer(len);
+        comm.recv_f64_into(src, tags::TREE_NODE, &mut data);
+        if let Err(o) = leaves.insert_node(level, start as usize, data) {
+            comm.abort(
+                1,
+                &format!(
+                    "leaves {}..{} of the reduction were inserted on rank {src} and on this rank \
+                     too: each leaf index must be inserted on one rank only",
+                    o.start,
+                    o.start + (1usize << o.level)
+                ),
+            );
+        }
     }
 }
 
-/// Combines every rank's [`Partial`] into S at rank 0, with the binomial tree; returns S on rank
-/// 0 (`None` elsewhere, or if no rank held a product) and the number of rounds, ⌈log2 P⌉.
+/// Combines every rank's leaves at rank 0 with the binomial tree over ranks, in ⌈log2 P⌉
+/// rounds; rank 0 returns the result (`None` if no rank held a leaf), the others `None`.
 ///
-/// `ranges[r]` is the range of pair indices rank r pushed into its partial sum; the ranges must be
-/// contiguous and in rank order (empty ones allowed), as [`ranges`] makes them. `len` is n².
+/// The result has the same bits whatever the number of ranks and threads and whichever rank
+/// inserted which leaf: it depends only on the set of leaf indices and their values.
 ///
 /// # Collective
-/// Every rank must call it.
+/// Every rank must call it (with its leaves, possibly none).
+///
+/// # Panics
+/// Aborts the job when two ranks inserted the same leaf index, or arrays of different shapes.
 ///
 /// # Examples
-/// ```
-/// use spmdkit::reduce::{tree, Partial};
-/// use spmdkit::world::{inproc, Comm};
-/// let out = inproc::run(3, |comm| {
-///     let mut mine = Partial::new();
-///     let k = comm.rank();
-///     mine.push_product(k, vec![k as f64 + 1.0]);
-///     tree(comm, mine, 1, &[(0, 1), (1, 2), (2, 3)])
-/// });
-/// assert_eq!(out[0], (Some(vec![6.0]), 2));
-/// ```
-pub fn tree<C: Comm + ?Sized>(
-    comm: &C,
-    mut mine: Partial,
-    len: usize,
-    ranges: &[(usize, usize)],
-) -> (Option<Vec<f64>>, u32) {
+/// See [`Leaves`].
+pub fn tree<C, D, O>(comm: &C, mut leaves: Leaves<D, O>) -> Option<Array<f64, D>>
+where
+    C: Comm + ?Sized,
+    D: Dimension,
+    O: Op,
+{
     let (rank, size) = (comm.rank(), comm.size());
-    assert_eq!(ranges.len(), size, "one range per rank");
-    // The pair indices covered by the ranks first..last (inclusive).
-    let span = |first: usize, last: usize| (ranges[first].0, ranges[last].1);
-    let rounds = ceil_log2(size);
-    for s in 0..rounds {
+    for s in 0..ceil_log2(size) {
         let step = 1usize << s;
         if rank % (2 * step) == step {
-            let last = (rank + step).min(size) - 1;
-            send_partial(comm, rank - step, &mine, span(rank, last));
-            return (None, rounds);
+            send_leaves(comm, rank - step, &leaves);
+            return None;
         }
         if rank % (2 * step) == 0 && rank + step < size {
-            let src = rank + step;
-            let last = (src + step).min(size) - 1;
-            recv_partial(comm, src, len, span(src, last), &mut mine);
+            recv_leaves(comm, rank + step, &mut leaves);
         }
     }
-    (mine.fold(), rounds)
+    leaves.into_array()
 }
 
-/// Every rank folds its partial sum and sends it to rank 0, which adds them in rank order
-/// (P − 1 additions). Returns S on rank 0.
+/// [`tree`], with the result on every rank (a broadcast from rank 0 after the tree). Every rank
+/// returns the same bits, or `None` on every rank if no rank held a leaf.
 ///
 /// # Collective
 /// Every rank must call it.
 ///
 /// # Examples
 /// ```
-/// use spmdkit::reduce::{linear, Partial};
-/// use spmdkit::world::{inproc, Comm};
+/// use ndarray::array;
+/// use spmdkit::comm::{inproc, Comm};
+/// use spmdkit::reduce::{self, Leaves, Max};
 /// let out = inproc::run(4, |comm| {
-///     let mut mine = Partial::new();
-///     mine.push_product(comm.rank(), vec![1.0, comm.rank() as f64]);
-///     linear(comm, mine, 2)
+///     let pool = spmdkit::pool(1).unwrap();
+///     let mut leaves = Leaves::with_op(&pool, Max);
+///     leaves.insert(comm.rank(), array![comm.rank() as f64]);
+///     reduce::all_tree(comm, leaves)
 /// });
-/// assert_eq!(out[0], Some(vec![4.0, 6.0]));
+/// assert!(out.iter().all(|m| m == &Some(array![3.0])));
 /// ```
-pub fn linear<C: Comm + ?Sized>(comm: &C, mine: Partial, len: usize) -> Option<Vec<f64>> {
-    let local = mine.fold().unwrap_or_else(|| vec![0.0; len]);
+pub fn all_tree<C, D, O>(comm: &C, leaves: Leaves<D, O>) -> Option<Array<f64, D>>
+where
+    C: Comm + ?Sized,
+    D: Dimension,
+    O: Op,
+{
+    let at_root = tree(comm, leaves);
+    let shape: Option<Vec<usize>> = collective::broadcast(
+        comm,
+        0,
+        (comm.rank() == 0)
+            .then(|| at_root.as_ref().map(|a| a.shape().to_vec()))
+            .as_ref(),
+    );
+    let shape = shape?;
+    let mut result = match at_root {
+        Some(a) => a,
+        None => {
+            let dim = D::from_dimension(&ndarray::IxDyn(&shape))
+                .unwrap_or_else(|| comm.abort(1, "rank 0's result has another dimension"));
+            Array::zeros(dim)
+        }
+    };
+    let data = result
+        .as_slice_mut()
+        .expect("the result is in standard layout");
+    comm.broadcast_f64_into(0, data);
+    Some(result)
+}
+
+/// Every rank folds its own leaves and sends them to rank 0, which combines them in rank order
+/// (P − 1 combines). Rank 0 returns the result (`None` if no rank held a leaf). Its bits depend on
+/// the number of ranks and on who held which leaf.
+///
+/// # Collective
+/// Every rank must call it.
+///
+/// # Examples
+/// ```
+/// use ndarray::array;
+/// use spmdkit::comm::{inproc, Comm};
+/// use spmdkit::reduce::{self, Leaves};
+/// let out = inproc::run(4, |comm| {
+///     let pool = spmdkit::pool(1).unwrap();
+///     let mut leaves = Leaves::new(&pool);
+///     leaves.insert(comm.rank(), array![1.0, comm.rank() as f64]);
+///     reduce::linear(comm, leaves)
+/// });
+/// assert_eq!(out[0], Some(array![4.0, 6.0]));
+/// ```
+pub fn linear<C, D, O>(comm: &C, leaves: Leaves<D, O>) -> Option<Array<f64, D>>
+where
+    C: Comm + ?Sized,
+    D: Dimension,
+    O: Op,
+{
+    let pool = leaves.pool;
+    let local = leaves.fold();
     if comm.rank() != 0 {
-        comm.send_f64(0, TAG_LINEAR, &local);
+        let shape = local.as_ref().map(|(s, _)| s.slice().to_vec());
+        comm.send(0, tags::LINEAR, &collective::encode(&shape));
+        if let Some((_, data)) = &local {
+            comm.send_f64(0, tags::LINEAR, data);
+        }
         return None;
     }
     let mut acc = local;
-    let mut theirs = vec![0.0; len];
+    let mut theirs: Vec<f64> = Vec::new();
     for src in 1..comm.size() {
-        comm.recv_f64_into(src, TAG_LINEAR, &mut theirs);
-        matrix::add_into(&mut acc, &theirs);
+        let shape: Option<Vec<usize>> =
+            collective::decode_or_abort(comm, &comm.recv(src, tags::LINEAR), "a shape");
+        let Some(shape) = shape else { continue };
+        let len = shape.iter().product();
+        theirs.resize(len, 0.0);
+        comm.recv_f64_into(src, tags::LINEAR, &mut theirs);
+        match &mut acc {
+            Some((_, data)) => combine::<O>(pool, data, &theirs),
+            None => {
+                let dim = D::from_dimension(&ndarray::IxDyn(&shape))
+                    .unwrap_or_else(|| comm.abort(1, "arrays of another dimension"));
+                acc = Some((dim, theirs.clone()));
+            }
+        }
     }
-    Some(acc)
+    let (shape, data) = acc?;
+    Some(Array::from_shape_vec(shape, data).expect("the data has the shape's length"))
 }
 
-/// Every rank folds its partial sum; the MPI library's reduction adds them at rank 0.
+/// Every rank folds its own leaves (zeros if it has none); the MPI library's `MPI_Reduce` sums
+/// them at rank 0, which returns the sum of arrays of `shape`. Its bits depend on the number of
+/// ranks and on the library.
 ///
 /// # Collective
-/// Every rank must call it.
+/// Every rank must call it with the same `shape`.
 ///
 /// # Examples
 /// ```
-/// use spmdkit::reduce::{native, Partial};
-/// use spmdkit::world::{inproc, Comm};
-/// let out = inproc::run(3, |comm| native(comm, Partial::new(), 2));
-/// assert_eq!(out[0], Some(vec![0.0, 0.0])); // ranks without products contribute zeros
+/// use spmdkit::comm::{inproc, Comm};
+/// use spmdkit::reduce::{self, Leaves};
+/// let out = inproc::run(3, |comm| {
+///     let pool = spmdkit::pool(1).unwrap();
+///     reduce::native(comm, Leaves::new(&pool), ndarray::Ix1(2))
+/// });
+/// assert_eq!(out[0], Some(ndarray::array![0.0, 0.0])); // ranks without leaves contribute zeros
 /// ```
-pub fn native<C: Comm + ?Sized>(comm: &C, mine: Partial, len: usize) -> Option<Vec<f64>> {
-    let mut local = mine.fold().unwrap_or_else(|| vec![0.0; len]);
-    comm.reduce_sum_f64_into(0, &mut local);
+pub fn native<C, D>(comm: &C, leaves: Leaves<D, Sum>, shape: D) -> Option<Array<f64, D>>
+where
+    C: Comm + ?Sized,
+    D: Dimension,
+{
+    let mut local = leaves
+        .into_array()
+        .unwrap_or_else(|| Array::zeros(shape.clone()));
+    if local.raw_dim() != shape {
+        comm.abort(1, "native reduction: a rank's arrays have another shape");
+    }
+    comm.reduce_sum_f64_into(
+        0,
+        local
+            .as_slice_mut()
+            .expect("a folded array is in standard layout"),
+    );
     (comm.rank() == 0).then_some(local)
 }
 
-/// Runs `strategy`; returns S on rank 0 and the rounds used. `ranges` as for [`tree`].
+/// Runs `strategy` for a sum of arrays of `shape`; rank 0 returns the result (zeros of `shape` if
+/// no rank held a leaf) and the rounds used.
 ///
 /// # Collective
-/// Every rank must call it with the same strategy.
-///
-/// # Examples
-/// ```
-/// use spmdkit::reduce::{ranges, reduce, Partial, Strategy};
-/// use spmdkit::world::{inproc, Comm};
-/// let out = inproc::run(3, |comm| {
-///     let all = ranges(5, comm.size());
-///     let mut mine = Partial::new();
-///     for k in all[comm.rank()].0..all[comm.rank()].1 {
-///         mine.push_product(k, vec![k as f64]);
-///     }
-///     reduce(comm, Strategy::Tree, mine, 1, &all)
-/// });
-/// assert_eq!(out[0], (Some(vec![10.0]), 2));
-/// ```
-pub fn reduce<C: Comm + ?Sized>(
+/// Every rank must call it with the same strategy and shape.
+pub fn reduce<C, D>(
     comm: &C,
     strategy: Strategy,
-    mine: Partial,
-    len: usize,
-    ranges: &[(usize, usize)],
-) -> (Option<Vec<f64>>, u32) {
-    match strategy {
-        Strategy::Tree => tree(comm, mine, len, ranges),
-        Strategy::Linear => (linear(comm, mine, len), strategy.rounds(comm.size())),
-        Strategy::Native => (native(comm, mine, len), strategy.rounds(comm.size())),
-    }
-}
-
-/// Splits pair indices `0..pairs` into `ranks` contiguous ranges, sizes differing by at most one.
-pub fn ranges(pairs: usize, ranks: usize) -> Vec<(usize, usize)> {
-    (0..ranks)
-        .map(|r| (r * pairs / ranks, (r + 1) * pairs / ranks))
-        .collect()
+    leaves: Leaves<D, Sum>,
+    shape: D,
+) -> (Option<Array<f64, D>>, u32)
+where
+    C: Comm + ?Sized,
+    D: Dimension,
+{
+    let rounds = strategy.rounds(comm.size());
+    let zeros = || Array::zeros(shape.clone());
+    let result = match strategy {
+        Strategy::Tree => tree(comm, leaves).or_else(|| (comm.rank() == 0).then(zeros)),
+        Strategy::Linear => linear(comm, leaves).or_else(|| (comm.rank() == 0).then(zeros)),
+        Strategy::Native => native(comm, leaves, shape.clone()),
+    };
+    (result, rounds)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::world::inproc;
+    use crate::comm::inproc;
+    use ndarray::{Array2, Ix2};
 
     /// Values whose sums are sensitive to association: a single rank's order is the reference.
-    fn product(k: usize, len: usize) -> Vec<f64> {
+    fn leaf(k: usize, len: usize) -> Array1<f64> {
         (0..len)
             .map(|i| {
                 let x = ((k * 7919 + i * 104_729) % 1000) as f64;
@@ -388,40 +644,56 @@ mod tests {
             .collect()
     }
 
-    fn single_rank(pairs: usize, len: usize) -> Vec<f64> {
-        let mut p = Partial::new();
-        for k in 0..pairs {
-            p.push_product(k, product(k, len));
-        }
-        p.fold().unwrap()
-    }
-
-    fn bits(v: &[f64]) -> Vec<u64> {
+    fn bits(v: &Array1<f64>) -> Vec<u64> {
         v.iter().map(|x| x.to_bits()).collect()
     }
 
+    fn single_rank(count: usize, len: usize) -> Array1<f64> {
+        let pool = crate::pool(1).unwrap();
+        let mut l = Leaves::new(&pool);
+        for k in 0..count {
+            l.insert(k, leaf(k, len));
+        }
+        l.into_array().unwrap()
+    }
+
+    /// A scattered ownership, as a dynamic schedule might leave it.
+    fn owner(k: usize, size: usize) -> usize {
+        (k * k + 3 * k) % size
+    }
+
     #[test]
-    fn the_tree_gives_single_rank_bits_at_every_size_up_to_64() {
+    fn the_tree_gives_single_rank_bits_for_any_size_and_ownership() {
         let len = 5;
-        for pairs in [1, 2, 3, 7, 16, 33, 100] {
-            let reference = bits(&single_rank(pairs, len));
+        for count in [1, 2, 3, 7, 16, 33, 100] {
+            let reference = bits(&single_rank(count, len));
             for size in 1..=64 {
-                let out = inproc::run(size, |comm| {
-                    let (lo, hi) = ranges(pairs, comm.size())[comm.rank()];
-                    let mut mine = Partial::new();
-                    for k in lo..hi {
-                        mine.push_product(k, product(k, len));
-                    }
-                    tree(comm, mine, len, &ranges(pairs, size))
-                });
-                let (result, rounds) = &out[0];
-                assert_eq!(*rounds, ceil_log2(size), "rounds at P = {size}");
-                assert_eq!(
-                    bits(result.as_ref().unwrap()),
-                    reference,
-                    "pairs {pairs}, P = {size}"
-                );
-                assert!(out[1..].iter().all(|(r, _)| r.is_none()));
+                for scattered in [false, true] {
+                    let out = inproc::run(size, |comm| {
+                        let pool = crate::pool(1).unwrap();
+                        let mut mine = Leaves::new(&pool);
+                        // Contiguous ranges, or a scattered ownership inserted in reverse.
+                        let ks: Vec<usize> = if scattered {
+                            (0..count)
+                                .rev()
+                                .filter(|&k| owner(k, size) == comm.rank())
+                                .collect()
+                        } else {
+                            let (r, p) = (comm.rank(), comm.size());
+                            (r * count / p..(r + 1) * count / p).collect()
+                        };
+                        for k in ks {
+                            mine.insert(k, leaf(k, len));
+                        }
+                        tree(comm, mine)
+                    });
+                    assert_eq!(
+                        bits(out[0].as_ref().unwrap()),
+                        reference,
+                        "count {count}, P = {size}, scattered {scattered}"
+                    );
+                    assert!(out[1..].iter().all(Option::is_none));
+                }
             }
         }
     }
@@ -429,30 +701,122 @@ mod tests {
     #[test]
     fn the_tree_order_differs_from_a_naive_running_sum() {
         // Otherwise the test above could not tell orders apart.
-        let (pairs, len) = (33, 5);
-        let mut running = product(0, len);
-        for k in 1..pairs {
-            matrix::add_into(&mut running, &product(k, len));
+        let (count, len) = (33, 5);
+        let mut running = leaf(0, len);
+        for k in 1..count {
+            running += &leaf(k, len);
         }
-        assert_ne!(bits(&running), bits(&single_rank(pairs, len)));
+        assert_ne!(bits(&running), bits(&single_rank(count, len)));
+    }
+
+    #[test]
+    fn all_tree_leaves_the_same_bits_on_every_rank() {
+        let reference = bits(&single_rank(20, 3));
+        for size in [1, 2, 3, 5, 8] {
+            let out = inproc::run(size, |comm| {
+                let pool = crate::pool(2).unwrap();
+                let mut mine = Leaves::new(&pool);
+                for k in (0..20).filter(|&k| owner(k, size) == comm.rank()) {
+                    mine.insert_slice(k, leaf(k, 3).as_slice().unwrap());
+                }
+                all_tree(comm, mine)
+            });
+            for o in &out {
+                assert_eq!(bits(o.as_ref().unwrap()), reference, "P = {size}");
+            }
+        }
+        let none = inproc::run(3, |comm| {
+            let pool = crate::pool(1).unwrap();
+            all_tree(comm, Leaves::<Ix1>::new(&pool))
+        });
+        assert!(none.iter().all(Option::is_none));
+    }
+
+    #[test]
+    fn two_dimensional_arrays_keep_their_shape_and_large_ones_combine_on_the_pool() {
+        let n = 300; // 90 000 values: above the inline limit
+        let out = inproc::run(3, |comm| {
+            let pool = crate::pool(2).unwrap();
+            let mut mine = Leaves::new(&pool);
+            for k in (0..5).filter(|k| k % 3 == comm.rank()) {
+                mine.insert(k, Array2::from_elem((n, n), k as f64));
+            }
+            tree(comm, mine)
+        });
+        let s = out[0].as_ref().unwrap();
+        assert_eq!(s.raw_dim(), Ix2(n, n));
+        assert!(s.iter().all(|&x| x == 10.0));
+    }
+
+    #[test]
+    fn max_and_min_are_operations_too() {
+        let out = inproc::run(3, |comm| {
+            let pool = crate::pool(1).unwrap();
+            let mut hi = Leaves::with_op(&pool, Max);
+            let mut lo = Leaves::with_op(&pool, Min);
+            for k in (0..7).filter(|k| k % 3 == comm.rank()) {
+                hi.insert(k, ndarray::array![k as f64, -(k as f64)]);
+                lo.insert(k, ndarray::array![k as f64, -(k as f64)]);
+            }
+            (tree(comm, hi), tree(comm, lo))
+        });
+        assert_eq!(out[0].0, Some(ndarray::array![6.0, 0.0]));
+        assert_eq!(out[0].1, Some(ndarray::array![0.0, -6.0]));
+    }
+
+    #[test]
+    fn a_transposed_view_is_taken_in_its_logical_order() {
+        let pool = crate::pool(1).unwrap();
+        let mut l = Leaves::new(&pool);
+        let a = ndarray::array![[1.0, 2.0], [3.0, 4.0]];
+        l.insert(0, a.t().to_owned());
+        l.insert(1, a.clone().reversed_axes());
+        assert_eq!(
+            l.into_array().unwrap(),
+            ndarray::array![[2.0, 6.0], [4.0, 8.0]]
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "inserted twice")]
+    fn a_leaf_inserted_twice_is_refused() {
+        let pool = crate::pool(1).unwrap();
+        let mut l = Leaves::new(&pool);
+        l.insert(0, ndarray::array![1.0]);
+        l.insert(1, ndarray::array![1.0]);
+        l.insert(1, ndarray::array![1.0]);
+    }
+
+    #[test]
+    fn siblings_only_combine_when_aligned() {
+        let pool = crate::pool(1).unwrap();
+        let mut l = Leaves::new(&pool);
+        l.insert(1, ndarray::array![1.0]);
+        l.insert(2, ndarray::array![2.0]);
+        // [1,2) and [2,3) are neighbours but not siblings.
+        assert_eq!(l.shape_of_nodes(), vec![(0, 1), (0, 2)]);
+        l.insert(3, ndarray::array![3.0]);
+        assert_eq!(l.shape_of_nodes(), vec![(0, 1), (1, 2)]);
+        assert_eq!(l.count(), 3);
     }
 
     #[test]
     fn linear_and_native_agree_with_the_tree_within_rounding() {
-        let (pairs, len) = (13, 4);
-        let reference = single_rank(pairs, len);
+        let (count, len) = (13, 4);
+        let reference = single_rank(count, len);
         for size in [1, 2, 3, 5, 8] {
-            for strategy in [Strategy::Linear, Strategy::Native] {
+            for strategy in [Strategy::Linear, Strategy::Native, Strategy::Tree] {
                 let out = inproc::run(size, |comm| {
-                    let (lo, hi) = ranges(pairs, comm.size())[comm.rank()];
-                    let mut mine = Partial::new();
-                    for k in lo..hi {
-                        mine.push_product(k, product(k, len));
+                    let pool = crate::pool(1).unwrap();
+                    let mut mine = Leaves::new(&pool);
+                    for k in (0..count).filter(|&k| owner(k, size) == comm.rank()) {
+                        mine.insert(k, leaf(k, len));
                     }
-                    reduce(comm, strategy, mine, len, &ranges(pairs, size))
+                    reduce(comm, strategy, mine, Ix1(len))
                 });
-                let got = out[0].0.as_ref().unwrap();
-                for (x, y) in got.iter().zip(&reference) {
+                let (got, rounds) = &out[0];
+                assert_eq!(*rounds, strategy.rounds(size));
+                for (x, y) in got.as_ref().unwrap().iter().zip(&reference) {
                     assert!(
                         (x - y).abs() <= 1e-9 * (1.0 + y.abs()),
                         "{strategy} P={size}"
@@ -463,34 +827,7 @@ mod tests {
     }
 
     #[test]
-    fn siblings_only_merge_when_aligned() {
-        let mut p = Partial::new();
-        p.push_product(1, vec![1.0]);
-        p.push_product(2, vec![2.0]);
-        // [1,2) and [2,3) are neighbours but not siblings.
-        assert_eq!(p.nodes().len(), 2);
-        p.push_product(3, vec![3.0]);
-        let shape: Vec<(u32, usize)> = p.nodes().iter().map(|n| (n.level, n.start)).collect();
-        assert_eq!(shape, vec![(0, 1), (1, 2)]);
-    }
-
-    #[test]
-    fn shape_matches_what_pushing_leaves() {
-        for lo in 0..20 {
-            for hi in lo..40 {
-                let mut p = Partial::new();
-                for k in lo..hi {
-                    p.push_product(k, vec![0.0]);
-                }
-                let got: Vec<(u32, usize)> = p.nodes().iter().map(|n| (n.level, n.start)).collect();
-                assert_eq!(got, shape(lo, hi), "{lo}..{hi}");
-            }
-        }
-        assert_eq!(shape(0, 6), vec![(2, 0), (1, 4)]);
-    }
-
-    #[test]
-    fn rounds_and_ranges() {
+    fn rounds_and_names() {
         assert_eq!(
             (
                 ceil_log2(1),
@@ -501,8 +838,6 @@ mod tests {
             ),
             (0, 1, 2, 6, 7)
         );
-        assert_eq!(ranges(2, 3), vec![(0, 0), (0, 1), (1, 2)]);
-        assert_eq!(ranges(5, 2), vec![(0, 2), (2, 5)]);
         assert_eq!(Strategy::Linear.rounds(5), 1);
         assert_eq!("native".parse::<Strategy>().unwrap(), Strategy::Native);
         assert!("fast".parse::<Strategy>().is_err());

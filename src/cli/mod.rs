@@ -1,0 +1,545 @@
+//! Command-line definitions shared by the binaries, and the validated configurations built from
+//! them.
+//!
+//! The clap structs only parse. `*Config::from_args` checks every value once, names the bad value
+//! and what would be accepted, and holds ready objects (parsed durations, a checked output
+//! target). Rank 0 alone reads the task list and checks the output path; every rank resolves its
+//! own thread count, because the environment (Slurm's, rayon's) belongs to each process.
+
+use crate::comm::{threads_here, Threads, ThreadsError};
+use crate::farm::{Policy, ProgressMode};
+use crate::io::{OutputError, OutputTarget};
+use crate::jobs::fault::{BadFault, Fault, Faults};
+use crate::jobs::matrix::MatrixParams;
+use crate::jobs::sleep::SleepParams;
+use clap::{Args, Parser, Subcommand};
+use std::path::{Path, PathBuf};
+
+/// The longest task duration accepted, in seconds (about 11.6 days).
+pub const MAX_DURATION_S: f64 = 1.0e6;
+
+/// The 16 durations of the classic "Ray vs concurrent.futures" example (sum 9.9 s).
+pub const CLASSIC_DURATIONS: [f64; 16] = [
+    0.1, 0.2, 0.1, 0.5, 0.7, 0.9, 0.5, 0.4, 1.5, 1.3, 1.0, 0.3, 0.7, 0.6, 0.3, 0.8,
+];
+
+const AFTER_HELP: &str = "\
+Examples:
+  mpirun -np 2 spmdkit sleep --threads 8            the classic 16 tasks on 2 ranks x 8 threads
+  mpirun -np 4 spmdkit sleep --schedule block --json
+  mpirun --hostfile hosts -np 8 spmdkit info        which host each rank runs on
+  spmdkit sleep --durations 0.5,0.25 --output run.h5
+
+Started without a launcher, spmdkit runs as a single rank without starting MPI.
+Exit codes: 0 success; 2 bad usage or bad input (nothing computed, nothing written);
+1 a failure while running (a task failed, a rank died, I/O failed).";
+
+/// spmdkit: SPMD compute on MPI.
+///
+/// Every rank runs this same binary: rank 0 plans and scatters the tasks, each rank runs its share
+/// on a rayon pool of threads, and rank 0 gathers the results, prints the report and writes the
+/// HDF5 file.
+#[derive(Debug, Parser)]
+#[command(name = "spmdkit", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// The workload to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run sleep tasks of uneven length on ranks x threads workers (the classic example).
+    ///
+    /// Rank 0 assigns the tasks to the W = ranks x threads workers with the chosen schedule and
+    /// scatters them (or, with --schedule dynamic, hands out chunks as ranks ask for work); every
+    /// worker sleeps through its tasks; rank 0 shows progress on stderr, gathers one record per
+    /// task and reports wall time, the ideal makespan max(longest task, total / W), speedup,
+    /// efficiency (ideal / wall) and each rank's busy and idle time.
+    Sleep(SleepArgs),
+    /// Multiply pairs of random matrices and sum the products (the classic example).
+    ///
+    /// N standard-normal n x n matrices M_i (M_i depends only on the seed and i); products
+    /// P_k = M_2k . M_2k+1; result S = sum of the P_k. Rank 0 gives each rank a contiguous range of
+    /// k; ranks generate, multiply and sum their pairs with their threads; the partial sums are
+    /// combined at rank 0. With --reduce tree (the default) S has the same bits for any number of
+    /// ranks and threads; `digest` (SHA-256 of S's little-endian bytes) lets you check it.
+    Matrix(MatrixArgs),
+    /// Describe the job: MPI library, ranks, the host and threads of each rank, HDF5 version.
+    Info(InfoArgs),
+}
+
+/// Options shared by the workloads.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Worker threads per rank [default: RAYON_NUM_THREADS, else SLURM_CPUS_PER_TASK, else the
+    /// cores this rank may run on].
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub threads: Option<String>,
+    /// Rank 0 prints one JSON object on stdout and nothing else there.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the results to this HDF5 file (written under a temporary name, then renamed).
+    #[arg(long, value_name = "FILE.h5")]
+    pub output: Option<PathBuf>,
+    /// Overwrite the --output file if it exists.
+    #[arg(long, requires = "output")]
+    pub force: bool,
+    /// No progress on stderr (by default rank 0 shows a bar on a terminal, else a line every
+    /// few seconds; SPMDKIT_PROGRESS_INTERVAL sets the seconds).
+    #[arg(long)]
+    pub quiet: bool,
+    /// For testing failure handling (repeatable): panic-task=ID, abort-rank=RANK or
+    /// abort-rank=RANK@SECONDS,
+    /// exit-rank=RANK, io-error.
+    #[arg(long, value_name = "SPEC")]
+    pub inject_fault: Vec<String>,
+}
+
+impl RunArgs {
+    fn faults(&self) -> Result<Faults, ConfigError> {
+        let faults = self
+            .inject_fault
+            .iter()
+            .map(|s| s.parse::<Fault>())
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Faults(faults))
+    }
+}
+
+/// Options of `spmdkit sleep`.
+#[derive(Debug, Args)]
+pub struct SleepArgs {
+    /// Shared options.
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Task durations in seconds, comma-separated [default: the classic 16 tasks,
+    /// 0.1,0.2,0.1,0.5,0.7,0.9,0.5,0.4,1.5,1.3,1.0,0.3,0.7,0.6,0.3,0.8].
+    #[arg(
+        long,
+        value_name = "D1,D2,...",
+        allow_hyphen_values = true,
+        conflicts_with = "tasks_file"
+    )]
+    pub durations: Option<String>,
+    /// Read the durations from FILE: one a line, blank lines and `#` comments ignored.
+    #[arg(long, value_name = "FILE")]
+    pub tasks_file: Option<PathBuf>,
+    /// How tasks are assigned to workers: lpt (longest first to the least-loaded worker),
+    /// block (contiguous ranges of tasks), cyclic (round-robin over ranks), dynamic (idle ranks
+    /// ask rank 0 for chunks of tasks; the durations are not used to plan).
+    #[arg(long, value_name = "POLICY", default_value = "lpt",
+          value_parser = ["lpt", "block", "cyclic", "dynamic"])]
+    pub schedule: String,
+}
+
+/// Options of `spmdkit matrix`.
+#[derive(Debug, Args)]
+pub struct MatrixArgs {
+    /// Shared options.
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Number of matrices N: even, at least 2 (they are multiplied in pairs).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value = "4",
+        allow_hyphen_values = true
+    )]
+    pub count: String,
+    /// Rows (= columns) n of every matrix.
+    #[arg(
+        long,
+        value_name = "n",
+        default_value = "1000",
+        allow_hyphen_values = true
+    )]
+    pub size: String,
+    /// Seed of the generator: the same seed gives the same matrices everywhere.
+    #[arg(
+        long,
+        value_name = "S",
+        default_value = "1",
+        allow_hyphen_values = true
+    )]
+    pub seed: String,
+    /// How partial sums are combined: tree (binomial tree, ceil(log2 P) rounds, bit-reproducible
+    /// for any ranks and threads), linear (every rank sends to rank 0; not bit-reproducible
+    /// across rank counts), native (the MPI library's reduce; not bit-reproducible).
+    #[arg(long, value_name = "STRATEGY", default_value = "tree",
+          value_parser = ["tree", "linear", "native"])]
+    pub reduce: String,
+    /// Also store every input matrix in the HDF5 file (/inputs/I for matrix I), so S can be recomputed.
+    #[arg(long, requires = "output")]
+    pub save_inputs: bool,
+}
+
+/// Options of `spmdkit info`.
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// Worker threads per rank to report [default as for the workloads].
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub threads: Option<String>,
+    /// Rank 0 prints one JSON object on stdout and nothing else there.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A value on the command line, in a file or in the environment is not acceptable.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A thread count is not acceptable.
+    #[error(transparent)]
+    Threads(#[from] ThreadsError),
+    /// A task duration is not acceptable.
+    #[error("{origin}: '{value}' is not a valid duration: {why}")]
+    Duration {
+        /// Where: `--durations item 3`, `tasks file 'f' line 7`.
+        origin: String,
+        /// The text as given.
+        value: String,
+        /// What is wrong and what would be accepted.
+        why: &'static str,
+    },
+    /// The task list is empty.
+    #[error("{0} lists no tasks; give at least one duration")]
+    NoTasks(String),
+    /// The tasks file cannot be read.
+    #[error("cannot read tasks file '{path}': {why}")]
+    TasksFile {
+        /// The file as given.
+        path: PathBuf,
+        /// The operating system's reason or what is wrong with the content.
+        why: String,
+    },
+    /// A matrix run parameter is out of range.
+    #[error("{option} {value}: {why}")]
+    Matrix {
+        /// The option.
+        option: &'static str,
+        /// The value as given.
+        value: String,
+        /// What is wrong and what would be accepted.
+        why: String,
+    },
+    /// An `--inject-fault` value is not a fault.
+    #[error(transparent)]
+    Fault(#[from] BadFault),
+    /// The schedule is not one of the policies.
+    #[error("--schedule: {0}")]
+    Schedule(#[from] crate::farm::UnknownPolicy),
+    /// The output file cannot be used.
+    #[error(transparent)]
+    Output(#[from] OutputError),
+}
+
+/// Parses one duration in seconds: a finite number from 0 to [`MAX_DURATION_S`].
+///
+/// # Errors
+/// The reason, in words, when the text is not such a number.
+pub fn parse_duration(text: &str) -> Result<f64, &'static str> {
+    let d: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| "expected a number of seconds such as 0.5")?;
+    if !d.is_finite() {
+        Err("durations must be finite")
+    } else if d < 0.0 {
+        Err("durations cannot be negative")
+    } else if d > MAX_DURATION_S {
+        Err("durations are limited to 1000000 s")
+    } else {
+        Ok(d)
+    }
+}
+
+/// Parses `--durations`: comma-separated seconds.
+///
+/// # Errors
+/// The first bad item, with its position, or an empty list.
+pub fn parse_duration_list(list: &str) -> Result<Vec<f64>, ConfigError> {
+    if list.trim().is_empty() {
+        return Err(ConfigError::NoTasks("--durations".into()));
+    }
+    list.split(',')
+        .enumerate()
+        .map(|(i, item)| {
+            parse_duration(item).map_err(|why| ConfigError::Duration {
+                origin: format!("--durations item {}", i + 1),
+                value: item.trim().to_string(),
+                why,
+            })
+        })
+        .collect()
+}
+
+/// Reads a tasks file: one duration a line; blank lines and `#` comments are ignored.
+///
+/// # Errors
+/// An unreadable or non-text file, a bad line (with its number), or no durations at all.
+pub fn read_tasks_file(path: &Path) -> Result<Vec<f64>, ConfigError> {
+    let file_error = |why: String| ConfigError::TasksFile {
+        path: path.to_path_buf(),
+        why,
+    };
+    if path.is_dir() {
+        return Err(file_error("it is a directory, not a file".into()));
+    }
+    let bytes = std::fs::read(path).map_err(|e| file_error(e.to_string()))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        file_error(format!("it is not text (line {line} is not UTF-8)"))
+    })?;
+    let mut durations = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let content = line.split('#').next().unwrap_or("").trim();
+        if content.is_empty() {
+            continue;
+        }
+        let d = parse_duration(content).map_err(|why| ConfigError::Duration {
+            origin: format!("tasks file '{}' line {}", path.display(), i + 1),
+            value: content.to_string(),
+            why,
+        })?;
+        durations.push(d);
+    }
+    if durations.is_empty() {
+        return Err(ConfigError::NoTasks(format!(
+            "tasks file '{}'",
+            path.display()
+        )));
+    }
+    Ok(durations)
+}
+
+/// A checked `sleep` run.
+#[derive(Debug, Clone)]
+pub struct SleepConfig {
+    /// The job's parameters (the durations on rank 0 only; empty elsewhere).
+    pub params: SleepParams,
+    /// This rank's worker threads, and where the count came from.
+    pub threads: Threads,
+    /// JSON instead of the human report.
+    pub json: bool,
+    /// Where rank 0 writes the HDF5 file.
+    pub output: Option<OutputTarget>,
+}
+
+impl SleepConfig {
+    /// Checks the arguments. Rank 0 (`is_root`) also reads the task list and checks the output.
+    /// `under_launcher` chooses how progress is shown (see [`ProgressMode::choose`]).
+    ///
+    /// # Errors
+    /// The first bad value found.
+    pub fn from_args(
+        args: &SleepArgs,
+        is_root: bool,
+        under_launcher: bool,
+    ) -> Result<Self, ConfigError> {
+        let threads = threads_here(args.run.threads.as_deref())?;
+        let schedule = args.schedule.parse::<Policy>()?;
+        let mut config = SleepConfig {
+            params: SleepParams {
+                durations: Vec::new(),
+                schedule,
+                threads: threads.count,
+                progress: ProgressMode::choose(args.run.quiet, under_launcher),
+                faults: args.run.faults()?,
+            },
+            threads,
+            json: args.run.json,
+            output: None,
+        };
+        if is_root {
+            config.params.durations = match (&args.durations, &args.tasks_file) {
+                (Some(list), _) => parse_duration_list(list)?,
+                (None, Some(path)) => read_tasks_file(path)?,
+                (None, None) => CLASSIC_DURATIONS.to_vec(),
+            };
+            config.output = output_target(&args.run)?;
+        }
+        Ok(config)
+    }
+}
+
+/// The largest matrix side: n² values must fit in one MPI message (an `int` count).
+pub const MAX_SIZE: usize = 46_340;
+
+/// A checked `matrix` run.
+#[derive(Debug, Clone)]
+pub struct MatrixConfig {
+    /// The job's parameters.
+    pub params: MatrixParams,
+    /// This rank's worker threads, and where the count came from.
+    pub threads: Threads,
+    /// JSON instead of the human report.
+    pub json: bool,
+    /// Where rank 0 writes the HDF5 file.
+    pub output: Option<OutputTarget>,
+    /// Store the inputs in the HDF5 file.
+    pub save_inputs: bool,
+}
+
+impl MatrixConfig {
+    /// Checks the arguments; rank 0 (`is_root`) also checks the output path.
+    ///
+    /// # Errors
+    /// The first bad value found.
+    pub fn from_args(args: &MatrixArgs, is_root: bool) -> Result<Self, ConfigError> {
+        let bad = |option: &'static str, value: &str, why: &str| ConfigError::Matrix {
+            option,
+            value: value.to_string(),
+            why: why.to_string(),
+        };
+        let count: usize = args.count.trim().parse().map_err(|_| {
+            bad(
+                "--count",
+                &args.count,
+                "expected a whole, even number of matrices, at least 2",
+            )
+        })?;
+        if count < 2 || !count.is_multiple_of(2) {
+            return Err(bad(
+                "--count",
+                &args.count,
+                "the matrices are multiplied in pairs: give an even number, at least 2",
+            ));
+        }
+        let size: usize = args.size.trim().parse().map_err(|_| {
+            bad(
+                "--size",
+                &args.size,
+                "expected a whole number of rows, at least 1",
+            )
+        })?;
+        if size == 0 {
+            return Err(bad("--size", &args.size, "a matrix needs at least 1 row"));
+        }
+        if size > MAX_SIZE {
+            return Err(bad(
+                "--size",
+                &args.size,
+                &format!(
+                    "an n x n matrix must have at most 2^31 - 1 values to travel in one MPI \
+                     message: n <= {MAX_SIZE}"
+                ),
+            ));
+        }
+        let seed: u64 = args.seed.trim().parse().map_err(|_| {
+            bad(
+                "--seed",
+                &args.seed,
+                "expected a whole number from 0 to 2^64 - 1",
+            )
+        })?;
+        let reduce = args
+            .reduce
+            .parse::<crate::reduce::Strategy>()
+            .map_err(|e| bad("--reduce", &args.reduce, &e.to_string()))?;
+        let threads = threads_here(args.run.threads.as_deref())?;
+        Ok(MatrixConfig {
+            params: MatrixParams {
+                count,
+                size,
+                seed,
+                reduce,
+                threads: threads.count,
+                faults: args.run.faults()?,
+            },
+            threads,
+            json: args.run.json,
+            output: if is_root {
+                output_target(&args.run)?
+            } else {
+                None
+            },
+            save_inputs: args.save_inputs,
+        })
+    }
+}
+
+fn output_target(run: &RunArgs) -> Result<Option<OutputTarget>, ConfigError> {
+    let io_error = run.faults()?.io_error();
+    Ok(match &run.output {
+        Some(path) => Some(OutputTarget::check(path, run.force)?.fail_part_way(io_error)),
+        None => None,
+    })
+}
+
+impl From<ConfigError> for crate::Error {
+    fn from(e: ConfigError) -> Self {
+        match e {
+            ConfigError::Output(o) => o.into(),
+            other => crate::Error::bad_input(other.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_checked_one_by_one() {
+        assert_eq!(
+            parse_duration_list("0.5, 1,0").unwrap(),
+            vec![0.5, 1.0, 0.0]
+        );
+        for (list, item, value) in [
+            ("1,-1", 2, "-1"),
+            ("nan", 1, "nan"),
+            ("1,inf", 2, "inf"),
+            ("0.1,abc,0.2", 2, "abc"),
+            ("1,,2", 2, ""),
+            ("2e6", 1, "2e6"),
+        ] {
+            let e = parse_duration_list(list).unwrap_err().to_string();
+            assert!(e.contains(&format!("item {item}: '{value}'")), "{e}");
+        }
+        assert!(matches!(
+            parse_duration_list(" "),
+            Err(ConfigError::NoTasks(_))
+        ));
+    }
+
+    #[test]
+    fn tasks_files_report_the_line_of_a_bad_value() {
+        let dir = std::env::temp_dir().join(format!("spmdkit-cli-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.txt");
+        std::fs::write(&good, "# classic\n0.5\n\n  1.5  # long one\n").unwrap();
+        assert_eq!(read_tasks_file(&good).unwrap(), vec![0.5, 1.5]);
+        let bad = dir.join("bad.txt");
+        std::fs::write(&bad, "0.5\n0.25\nlots\n").unwrap();
+        let e = read_tasks_file(&bad).unwrap_err().to_string();
+        assert!(e.contains("line 3: 'lots'"), "{e}");
+        let empty = dir.join("empty.txt");
+        std::fs::write(&empty, "# nothing\n\n").unwrap();
+        assert!(matches!(
+            read_tasks_file(&empty),
+            Err(ConfigError::NoTasks(_))
+        ));
+        let binary = dir.join("binary.bin");
+        std::fs::write(&binary, [0x31, 0x0a, 0xff, 0xfe, 0x00]).unwrap();
+        let e = read_tasks_file(&binary).unwrap_err().to_string();
+        assert!(e.contains("not text (line 2"), "{e}");
+        let e = read_tasks_file(&dir).unwrap_err().to_string();
+        assert!(e.contains("directory"), "{e}");
+        let e = read_tasks_file(&dir.join("missing"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("No such file"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,169 @@
+//! Recognising how this process was launched.
+//!
+//! A binary started by the wrong launcher (Open MPI's `mpirun` for an MPICH build, MPICH's
+//! `mpiexec` for an Open MPI build, or `srun` without the PMI plugin its MPI needs) does not fail:
+//! each process initialises MPI as a singleton, sees a world of one, and the job silently runs
+//! P independent copies. The launchers leave their own variables in the environment, so comparing
+//! what the launcher says with what MPI says catches the mistake.
+
+/// What the environment says about the launcher of this process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Launch {
+    /// Which launcher, in words a user recognises.
+    pub(crate) launcher: &'static str,
+    /// How many processes the launcher started, when it says so.
+    pub(crate) size: Option<usize>,
+    /// This process's index among them, when the launcher says so.
+    pub(crate) rank: Option<usize>,
+}
+
+/// Reads the launcher variables through `var` (a stand-in for `std::env::var` in tests).
+///
+/// Returns `None` when no launcher variable is present: the process was started by hand.
+pub(crate) fn detect_from(var: impl Fn(&str) -> Option<String>) -> Option<Launch> {
+    let number = |k: &str| var(k).and_then(|v| v.trim().parse::<usize>().ok());
+    // Most specific first: under `mpirun` inside a Slurm allocation the SLURM_* variables describe
+    // the daemons' step, not the ranks, so Open MPI's own variables must win.
+    if var("OMPI_COMM_WORLD_SIZE").is_some() {
+        return Some(Launch {
+            launcher: "Open MPI mpirun",
+            size: number("OMPI_COMM_WORLD_SIZE"),
+            rank: number("OMPI_COMM_WORLD_RANK"),
+        });
+    }
+    if var("PMI_SIZE").is_some() || var("PMI_RANK").is_some() {
+        let launcher = if var("SLURM_PROCID").is_some() {
+            "Slurm srun with PMI-2"
+        } else {
+            "a PMI launcher (MPICH mpiexec/Hydra)"
+        };
+        return Some(Launch {
+            launcher,
+            size: number("PMI_SIZE"),
+            rank: number("PMI_RANK"),
+        });
+    }
+    if var("SLURM_PROCID").is_some() && var("SLURM_STEP_ID").is_some() {
+        return Some(Launch {
+            launcher: "Slurm srun",
+            size: number("SLURM_STEP_NUM_TASKS").or_else(|| number("SLURM_NTASKS")),
+            rank: number("SLURM_PROCID"),
+        });
+    }
+    if var("PMIX_RANK").is_some() {
+        return Some(Launch {
+            launcher: "a PMIx launcher",
+            size: None,
+            rank: number("PMIX_RANK"),
+        });
+    }
+    None
+}
+
+/// Whether every rank of the job runs on this node, from the launcher's variables: Open MPI's
+/// local size equal to its world size, or a Slurm job step on one node.
+pub(crate) fn single_node(var: impl Fn(&str) -> Option<String>) -> bool {
+    let number = |k: &str| var(k).and_then(|v| v.trim().parse::<usize>().ok());
+    match (
+        number("OMPI_COMM_WORLD_SIZE"),
+        number("OMPI_COMM_WORLD_LOCAL_SIZE"),
+    ) {
+        (Some(world), Some(local)) => world == local,
+        _ => var("SLURM_STEP_ID").is_some() && number("SLURM_STEP_NUM_NODES") == Some(1),
+    }
+}
+
+/// Makes Open MPI start fast when the whole job is on one node.
+///
+/// At `MPI_Init`, Open MPI first tries its UCX messaging layer, whose device probing costs about
+/// 0.2 s per start on a machine without InfiniBand, before falling back to the `ob1` layer with
+/// shared memory. When every rank is on this node (the launcher says local size = world size),
+/// UCX has nothing to offer that shared memory does not, so `ob1` is selected directly
+/// (`OMPI_MCA_pml=ob1`). Multi-node jobs, and any job where the user set `OMPI_MCA_pml`, are left
+/// alone, so a cluster's fast interconnect is never traded for a faster start. Only Open MPI
+/// reads the variable.
+///
+/// Must be called before MPI is initialised, while the process has a single thread.
+pub(crate) fn prefer_fast_local_start(var: impl Fn(&str) -> Option<String>) {
+    let open_mpi = || super::mpi_backend::library_version().starts_with("Open MPI");
+    if var("OMPI_MCA_pml").is_none() && single_node(&var) && open_mpi() {
+        std::env::set_var("OMPI_MCA_pml", "ob1");
+    }
+}
+
+/// [`detect_from`] on this process's environment.
+pub(crate) fn detect() -> Option<Launch> {
+    detect_from(|k| std::env::var(k).ok())
+}
+
+/// The cores this process may run on (its CPU affinity, as the launcher bound it), at least 1.
+pub(crate) fn cores_here() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn open_mpi_variables_win_over_slurm_ones() {
+        let l = detect_from(env(&[
+            ("OMPI_COMM_WORLD_SIZE", "8"),
+            ("OMPI_COMM_WORLD_RANK", "3"),
+            ("SLURM_PROCID", "0"),
+            ("SLURM_STEP_ID", "0"),
+            ("SLURM_STEP_NUM_TASKS", "1"),
+        ]))
+        .unwrap();
+        assert_eq!((l.size, l.rank), (Some(8), Some(3)));
+        assert_eq!(l.launcher, "Open MPI mpirun");
+    }
+
+    #[test]
+    fn hydra_and_srun_are_recognised() {
+        let hydra = detect_from(env(&[("PMI_SIZE", "2"), ("PMI_RANK", "1")])).unwrap();
+        assert_eq!((hydra.size, hydra.rank), (Some(2), Some(1)));
+        let srun = detect_from(env(&[
+            ("SLURM_PROCID", "2"),
+            ("SLURM_STEP_ID", "0"),
+            ("SLURM_STEP_NUM_TASKS", "4"),
+        ]))
+        .unwrap();
+        assert_eq!((srun.size, srun.rank), (Some(4), Some(2)));
+        assert_eq!(srun.launcher, "Slurm srun");
+    }
+
+    #[test]
+    fn single_node_is_recognised_from_local_size() {
+        let one = env(&[
+            ("OMPI_COMM_WORLD_SIZE", "4"),
+            ("OMPI_COMM_WORLD_LOCAL_SIZE", "4"),
+        ]);
+        assert!(single_node(one));
+        let two = env(&[
+            ("OMPI_COMM_WORLD_SIZE", "4"),
+            ("OMPI_COMM_WORLD_LOCAL_SIZE", "2"),
+        ]);
+        assert!(!single_node(two));
+        assert!(!single_node(env(&[("PMI_SIZE", "2")])));
+        let step = env(&[("SLURM_STEP_ID", "0"), ("SLURM_STEP_NUM_NODES", "1")]);
+        assert!(single_node(step));
+        let wide = env(&[("SLURM_STEP_ID", "0"), ("SLURM_STEP_NUM_NODES", "3")]);
+        assert!(!single_node(wide));
+    }
+
+    #[test]
+    fn a_batch_script_alone_is_not_a_launch() {
+        // Inside `sbatch` but outside `srun`: SLURM_NTASKS describes the allocation, not us.
+        assert!(detect_from(env(&[("SLURM_NTASKS", "4"), ("SLURM_JOB_ID", "7")])).is_none());
+    }
+}

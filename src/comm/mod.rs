@@ -1,0 +1,380 @@
+//! The bottom layer: the communicator abstraction, its two backends, and joining the job.
+//!
+//! Every distributed algorithm in spmdkit (the typed collectives, the task engine, the
+//! reductions) is written once against [`Comm`], a small byte-oriented interface: point-to-point
+//! messages plus the handful of collectives the layers above need. Two backends implement it:
+//!
+//! * `MpiComm`: real MPI through rsmpi, initialised with `Threading::Funneled`. MPI calls are
+//!   only ever made from the thread that initialised MPI.
+//! * [`inproc::ThreadComm`]: P simulated ranks as threads of one process, exchanging messages
+//!   through mailboxes. Unit tests use it at P = 1..64; a process started without any launcher
+//!   runs as a single in-process rank and never starts MPI.
+//!
+//! [`World`] joins the job: MPI under a launcher, one in-process rank otherwise.
+//!
+//! Invariants every backend keeps:
+//! * messages between one (source, tag) pair are received in the order they were sent
+//!   (MPI's non-overtaking rule);
+//! * a collective must be called by every rank of the communicator, in the same order;
+//! * nothing here ever blocks forever on a rank that has died: MPI aborts the job, and the
+//!   in-process backend fails every waiting rank once one rank has panicked.
+
+pub mod inproc;
+pub(crate) mod launch;
+pub(crate) mod mpi_backend;
+mod threads;
+
+pub use threads::{resolve_threads, threads_here, Threads, ThreadsError, MAX_THREADS};
+
+/// A message tag. Programs may use tags below [`RESERVED_TAGS`] for their own point-to-point
+/// messages; the tags from there up belong to spmdkit's collectives, engine and reductions.
+pub type Tag = i32;
+
+/// First tag reserved for spmdkit's own messages.
+pub const RESERVED_TAGS: Tag = 30_000;
+
+/// The tags of spmdkit's own messages, in one place so that no two uses collide.
+pub(crate) mod tags {
+    use super::{Tag, RESERVED_TAGS};
+    pub(crate) const BROADCAST: Tag = RESERVED_TAGS;
+    pub(crate) const GATHER: Tag = RESERVED_TAGS + 1;
+    pub(crate) const SCATTER: Tag = RESERVED_TAGS + 2;
+    pub(crate) const REDUCE_SUM: Tag = RESERVED_TAGS + 4;
+    pub(crate) const BROADCAST_F64: Tag = RESERVED_TAGS + 5;
+    pub(crate) const CLOCK: Tag = RESERVED_TAGS + 10;
+    pub(crate) const TREE_HEADER: Tag = RESERVED_TAGS + 20;
+    pub(crate) const TREE_NODE: Tag = RESERVED_TAGS + 21;
+    pub(crate) const LINEAR: Tag = RESERVED_TAGS + 22;
+    pub(crate) const FARM_REQUEST: Tag = RESERVED_TAGS + 30;
+    pub(crate) const FARM_CHUNK: Tag = RESERVED_TAGS + 31;
+    pub(crate) const FARM_FINISHED: Tag = RESERVED_TAGS + 32;
+}
+
+/// The operations spmdkit needs from a group of ranks.
+///
+/// All payloads are bytes or f64 values; typed messages go through the serde collectives of
+/// [`crate::collective`]. Provided methods implement the collectives with point-to-point
+/// messages (linear algorithms, adequate for simulation); the MPI backend overrides them with the
+/// MPI library's own collectives.
+pub trait Comm {
+    /// This rank's index, `0..size()`.
+    fn rank(&self) -> usize;
+
+    /// The number of ranks.
+    fn size(&self) -> usize;
+
+    /// Sends `data` to `dest` with `tag`. May return before the message is received.
+    fn send(&self, dest: usize, tag: Tag, data: &[u8]);
+
+    /// Receives the next message from `src` with `tag`, blocking until it arrives.
+    fn recv(&self, src: usize, tag: Tag) -> Vec<u8>;
+
+    /// Receives the next message with `tag` from any rank; returns the sender and the payload.
+    fn recv_any(&self, tag: Tag) -> (usize, Vec<u8>);
+
+    /// Receives the next message with `tag` from any rank if one has arrived; never blocks.
+    fn try_recv_any(&self, tag: Tag) -> Option<(usize, Vec<u8>)>;
+
+    /// Sends f64 values to `dest` with `tag` (no byte conversion on the MPI backend).
+    fn send_f64(&self, dest: usize, tag: Tag, data: &[f64]) {
+        let bytes: Vec<u8> = data.iter().flat_map(|x| x.to_le_bytes()).collect();
+        self.send(dest, tag, &bytes);
+    }
+
+    /// Receives f64 values sent with [`Comm::send_f64`] from `src` with `tag`.
+    fn recv_f64(&self, src: usize, tag: Tag) -> Vec<f64> {
+        self.recv(src, tag)
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().expect("8-byte chunk")))
+            .collect()
+    }
+
+    /// Receives f64 values sent with [`Comm::send_f64`] from `src` with `tag` into `buf`, whose
+    /// length must be the message's. Lets a caller reuse a buffer whose pages are already mapped:
+    /// a fresh 8 MB buffer costs about 2 000 page faults when the message lands in it.
+    ///
+    /// # Panics
+    /// If the message does not have `buf.len()` values (the MPI backend aborts instead).
+    fn recv_f64_into(&self, src: usize, tag: Tag, buf: &mut [f64]) {
+        let data = self.recv_f64(src, tag);
+        assert_eq!(data.len(), buf.len(), "message length");
+        buf.copy_from_slice(&data);
+    }
+
+    /// Ends the whole job at once with `code`, after printing `message` with this rank's number.
+    ///
+    /// Used when a rank-local failure cannot be agreed on because the other ranks may already
+    /// be waiting in a collective.
+    fn abort(&self, code: i32, message: &str) -> !;
+
+    /// A short name of the backend, for reports: `"mpi"` or `"in-process"`.
+    fn backend(&self) -> &'static str;
+
+    /// Blocks until every rank has called it.
+    ///
+    /// # Collective
+    /// Every rank must call it.
+    fn barrier(&self) {
+        let _ = self.all_reduce_min_u64(0);
+    }
+
+    /// Broadcasts `data` from `root`; every rank returns the root's bytes.
+    /// Non-root ranks pass an empty vector; its content is ignored.
+    ///
+    /// # Collective
+    /// Every rank must call it with the same `root`.
+    fn broadcast_bytes(&self, root: usize, data: Vec<u8>) -> Vec<u8> {
+        const TAG: Tag = tags::BROADCAST;
+        if self.rank() == root {
+            for dest in (0..self.size()).filter(|&d| d != root) {
+                self.send(dest, TAG, &data);
+            }
+            data
+        } else {
+            self.recv(root, TAG)
+        }
+    }
+
+    /// Gathers one byte buffer from every rank; `root` returns them ordered by rank,
+    /// the other ranks return `None`.
+    ///
+    /// # Collective
+    /// Every rank must call it with the same `root`.
+    fn gather_bytes(&self, root: usize, data: &[u8]) -> Option<Vec<Vec<u8>>> {
+        const TAG: Tag = tags::GATHER;
+        if self.rank() == root {
+            let parts = (0..self.size())
+                .map(|src| {
+                    if src == root {
+                        data.to_vec()
+                    } else {
+                        self.recv(src, TAG)
+                    }
+                })
+                .collect();
+            Some(parts)
+        } else {
+            self.send(root, TAG, data);
+            None
+        }
+    }
+
+    /// Scatters one byte buffer to every rank from `root`, which passes `Some(parts)` with
+    /// exactly `size()` parts; the other ranks pass `None`. Every rank returns its part.
+    ///
+    /// # Collective
+    /// Every rank must call it with the same `root`.
+    ///
+    /// # Panics
+    /// On `root`, if `parts` is `None` or does not hold `size()` parts.
+    fn scatter_bytes(&self, root: usize, parts: Option<Vec<Vec<u8>>>) -> Vec<u8> {
+        const TAG: Tag = tags::SCATTER;
+        if self.rank() == root {
+            let parts = parts.expect("scatter_bytes: the root must supply the parts");
+            assert_eq!(parts.len(), self.size(), "scatter_bytes: one part per rank");
+            let mut mine = Vec::new();
+            for (dest, part) in parts.into_iter().enumerate() {
+                if dest == root {
+                    mine = part;
+                } else {
+                    self.send(dest, TAG, &part);
+                }
+            }
+            mine
+        } else {
+            self.recv(root, TAG)
+        }
+    }
+
+    /// Returns the minimum of `value` over all ranks, on every rank.
+    ///
+    /// # Collective
+    /// Every rank must call it.
+    fn all_reduce_min_u64(&self, value: u64) -> u64 {
+        let gathered = self.gather_bytes(0, &value.to_le_bytes());
+        let min = gathered.map(|parts| {
+            parts
+                .iter()
+                .map(|p| u64::from_le_bytes(p[..8].try_into().expect("8-byte value")))
+                .min()
+                .unwrap_or(value)
+        });
+        let bytes =
+            self.broadcast_bytes(0, min.map(|m| m.to_le_bytes().to_vec()).unwrap_or_default());
+        u64::from_le_bytes(bytes[..8].try_into().expect("8-byte value"))
+    }
+
+    /// Copies `root`'s `buf` into every other rank's `buf`, which must have the same length.
+    ///
+    /// # Collective
+    /// Every rank must call it with the same `root` and the same buffer length.
+    fn broadcast_f64_into(&self, root: usize, buf: &mut [f64]) {
+        if self.rank() == root {
+            for dest in (0..self.size()).filter(|&d| d != root) {
+                self.send_f64(dest, tags::BROADCAST_F64, buf);
+            }
+        } else {
+            self.recv_f64_into(root, tags::BROADCAST_F64, buf);
+        }
+    }
+
+    /// Sums `buf` element-wise over all ranks into `root`'s `buf`, using the MPI library's own
+    /// reduction where there is one. Other ranks' buffers are left unspecified.
+    ///
+    /// # Collective
+    /// Every rank must call it with the same `root` and the same buffer length.
+    fn reduce_sum_f64_into(&self, root: usize, buf: &mut [f64]) {
+        const TAG: Tag = tags::REDUCE_SUM;
+        if self.rank() == root {
+            for src in (0..self.size()).filter(|&s| s != root) {
+                let bytes = self.recv(src, TAG);
+                for (acc, chunk) in buf.iter_mut().zip(bytes.chunks_exact(8)) {
+                    *acc += f64::from_le_bytes(chunk.try_into().expect("8-byte chunk"));
+                }
+            }
+        } else {
+            let bytes: Vec<u8> = buf.iter().flat_map(|x| x.to_le_bytes()).collect();
+            self.send(root, TAG, &bytes);
+        }
+    }
+}
+
+/// Why this process could not join its job.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorldError {
+    /// MPI could not be started.
+    #[error("cannot start MPI: {0}")]
+    Init(String),
+    /// The launcher started several processes but each one sees a world of its own.
+    #[error(
+        "launch mistake: {launcher} started {expected} processes, but MPI gives this process a \
+         world of {actual}; the processes would run as {expected} unrelated copies.\n  This spmdkit \
+         is built with {library}.\n  Launch it with that library's own mpirun/mpiexec, or under \
+         Slurm with the PMI plugin that library needs (Open MPI: `srun --mpi=pmix`, MPICH: \
+         `srun --mpi=pmi2`)."
+    )]
+    LaunchMismatch {
+        /// The launcher recognised from the environment.
+        launcher: &'static str,
+        /// How many processes it started.
+        expected: usize,
+        /// The size of `MPI_COMM_WORLD`.
+        actual: usize,
+        /// The MPI library the binary is linked with.
+        library: String,
+        /// This process's rank according to the launcher (only rank 0 reports).
+        launcher_rank: Option<usize>,
+    },
+}
+
+impl WorldError {
+    /// Whether this process should print the error (so a job prints it once, not P times).
+    pub fn should_report(&self) -> bool {
+        match self {
+            WorldError::LaunchMismatch { launcher_rank, .. } => launcher_rank.unwrap_or(0) == 0,
+            _ => true,
+        }
+    }
+}
+
+impl From<WorldError> for crate::Error {
+    fn from(e: WorldError) -> Self {
+        let kind = match e {
+            WorldError::LaunchMismatch { .. } => crate::Kind::BadInput,
+            WorldError::Init(_) => crate::Kind::Failed,
+        };
+        crate::Error::new(kind, e.to_string())
+    }
+}
+
+/// The communicator this process runs in: MPI under a launcher, one in-process rank otherwise.
+///
+/// Most programs use [`World::run`](crate::World::run), which joins the job and does the rest
+/// (same-command check, panics, exit codes); [`World::init`] is the step underneath. Dropping the
+/// world finalises MPI.
+pub struct World(Backend);
+
+enum Backend {
+    /// Started by a launcher: `MPI_COMM_WORLD`.
+    Mpi(mpi_backend::MpiComm),
+    /// Started by hand: a single rank, MPI never initialised.
+    Solo(inproc::ThreadComm),
+}
+
+impl World {
+    /// Joins the job: starts MPI when a launcher started this process, and checks that MPI's
+    /// world has as many ranks as the launcher started. Without a launcher, the process is one
+    /// in-process rank and MPI is never started.
+    ///
+    /// # Collective
+    /// Under a launcher every process must call it (it calls `MPI_Init_thread`).
+    ///
+    /// # Errors
+    /// [`WorldError::LaunchMismatch`] for the wrong launcher; [`WorldError::Init`] when MPI
+    /// cannot start with Funneled threading.
+    pub fn init() -> Result<World, WorldError> {
+        let Some(launch) = launch::detect() else {
+            return Ok(World(Backend::Solo(inproc::ThreadComm::solo())));
+        };
+        launch::prefer_fast_local_start(|k| std::env::var(k).ok());
+        let comm = mpi_backend::MpiComm::init().map_err(|e| WorldError::Init(e.to_string()))?;
+        if let Some(expected) = launch.size {
+            if expected != comm.size() {
+                return Err(WorldError::LaunchMismatch {
+                    launcher: launch.launcher,
+                    expected,
+                    actual: comm.size(),
+                    library: mpi_backend::library_version(),
+                    launcher_rank: launch.rank,
+                });
+            }
+        }
+        Ok(World(Backend::Mpi(comm)))
+    }
+
+    /// The communicator of this process.
+    pub fn comm(&self) -> &dyn Comm {
+        match &self.0 {
+            Backend::Mpi(c) => c,
+            Backend::Solo(c) => c,
+        }
+    }
+}
+
+/// The MPI library this build is linked with (`MPI_Get_library_version`, first line), when the
+/// job runs under MPI; `none (...)` otherwise.
+pub fn mpi_library_for(backend: &str) -> String {
+    if backend == "mpi" {
+        mpi_backend::library_version()
+    } else {
+        "none (single rank started without a launcher)".into()
+    }
+}
+
+/// The MPI standard version the library implements, e.g. `(3, 1)`, under MPI; `(0, 0)` otherwise.
+pub fn mpi_standard_for(backend: &str) -> (i32, i32) {
+    if backend == "mpi" {
+        mpi_backend::standard_version()
+    } else {
+        (0, 0)
+    }
+}
+
+/// The host name of this process.
+pub fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the pointer and length describe `buf`, which outlives the call; gethostname writes
+    // at most `len` bytes.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "unknown-host".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// The cores this process may run on (its CPU affinity, cgroup cpuset included), at least 1.
+pub fn cores_here() -> usize {
+    launch::cores_here()
+}

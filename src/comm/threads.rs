@@ -1,0 +1,140 @@
+//! How many worker threads a rank runs: `--threads`, else `RAYON_NUM_THREADS`, else
+//! `SLURM_CPUS_PER_TASK`, else the cores this process may run on.
+
+/// The most threads a rank may be asked to start.
+pub const MAX_THREADS: usize = 4096;
+
+/// A thread count that is not a whole number in range, with where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{origin} = '{value}' is not a valid thread count: {why}")]
+pub struct ThreadsError {
+    /// Where the value came from (`--threads`, an environment variable).
+    pub origin: &'static str,
+    /// The value as given.
+    pub value: String,
+    /// What would be accepted.
+    pub why: String,
+}
+
+impl From<ThreadsError> for crate::Error {
+    fn from(e: ThreadsError) -> Self {
+        crate::Error::bad_input(e.to_string())
+    }
+}
+
+/// Where a thread count came from, and the count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Threads {
+    /// The number of worker threads for this rank.
+    pub count: usize,
+    /// `--threads`, `RAYON_NUM_THREADS`, `SLURM_CPUS_PER_TASK` or `available cores`.
+    pub origin: &'static str,
+}
+
+/// Resolves this rank's thread count: `--threads`, else `RAYON_NUM_THREADS` (0 means unset, as
+/// for rayon), else `SLURM_CPUS_PER_TASK`, else the `available` cores.
+///
+/// # Errors
+/// A value that is not a whole number from 1 to [`MAX_THREADS`].
+///
+/// # Examples
+/// ```
+/// use spmdkit::comm::resolve_threads;
+/// let env = |k: &str| (k == "SLURM_CPUS_PER_TASK").then(|| "6".to_string());
+/// assert_eq!(resolve_threads(None, env, 2).unwrap().count, 6);
+/// assert_eq!(resolve_threads(Some("3"), env, 2).unwrap().count, 3);
+/// assert!(resolve_threads(Some("0"), env, 2).is_err());
+/// ```
+pub fn resolve_threads(
+    arg: Option<&str>,
+    env: impl Fn(&str) -> Option<String>,
+    available: usize,
+) -> Result<Threads, ThreadsError> {
+    let check = |origin: &'static str, value: &str, zero_is_unset: bool| {
+        let bad = |why: String| ThreadsError {
+            origin,
+            value: value.to_string(),
+            why,
+        };
+        match value.trim().parse::<usize>() {
+            Ok(0) if zero_is_unset => Ok(None),
+            Ok(0) => Err(bad("use at least 1".into())),
+            Ok(n) if n > MAX_THREADS => Err(bad(format!("use at most {MAX_THREADS}"))),
+            Ok(n) => Ok(Some(Threads { count: n, origin })),
+            Err(_) => Err(bad(format!(
+                "expected a whole number from 1 to {MAX_THREADS}"
+            ))),
+        }
+    };
+    if let Some(v) = arg {
+        return check("--threads", v, false).map(|t| t.expect("zero is refused"));
+    }
+    if let Some(v) = env("RAYON_NUM_THREADS") {
+        if let Some(t) = check("RAYON_NUM_THREADS", &v, true)? {
+            return Ok(t);
+        }
+    }
+    if let Some(v) = env("SLURM_CPUS_PER_TASK") {
+        return check("SLURM_CPUS_PER_TASK", &v, false).map(|t| t.expect("zero is refused"));
+    }
+    Ok(Threads {
+        count: available.max(1),
+        origin: "available cores",
+    })
+}
+
+/// [`resolve_threads`] with this process's environment and CPU affinity: the thread count a
+/// rank should use when `arg` (a `--threads` value) is not given.
+///
+/// # Errors
+/// A value that is not a whole number from 1 to [`MAX_THREADS`], naming where it came from.
+pub fn threads_here(arg: Option<&str>) -> Result<Threads, ThreadsError> {
+    let available = super::launch::cores_here();
+    resolve_threads(arg, |k| std::env::var(k).ok(), available)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn threads_follow_the_documented_precedence() {
+        let env = |k: &str| match k {
+            "RAYON_NUM_THREADS" => Some("5".to_string()),
+            "SLURM_CPUS_PER_TASK" => Some("6".to_string()),
+            _ => None,
+        };
+        assert_eq!(resolve_threads(Some("3"), env, 2).unwrap().count, 3);
+        assert_eq!(
+            resolve_threads(None, env, 2).unwrap().origin,
+            "RAYON_NUM_THREADS"
+        );
+        let rayon_zero = |k: &str| match k {
+            "RAYON_NUM_THREADS" => Some("0".to_string()),
+            "SLURM_CPUS_PER_TASK" => Some("6".to_string()),
+            _ => None,
+        };
+        assert_eq!(resolve_threads(None, rayon_zero, 2).unwrap().count, 6);
+        assert_eq!(resolve_threads(None, no_env, 7).unwrap().count, 7);
+    }
+
+    #[test]
+    fn bad_thread_counts_name_the_value_and_origin() {
+        for bad in ["0", "-2", "two", "", "99999"] {
+            let e = resolve_threads(Some(bad), no_env, 2)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("--threads") && e.contains(&format!("'{bad}'")),
+                "{e}"
+            );
+        }
+        let slurm = |k: &str| (k == "SLURM_CPUS_PER_TASK").then(|| "abc".to_string());
+        let e = resolve_threads(None, slurm, 2).unwrap_err().to_string();
+        assert!(e.contains("SLURM_CPUS_PER_TASK = 'abc'"), "{e}");
+    }
+}

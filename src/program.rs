@@ -1,0 +1,122 @@
+//! The entry point of a whole program: [`World::run`].
+
+use crate::collective::{agree, same_command};
+use crate::comm::{Comm, World};
+use crate::farm::lanes::panic_message;
+use crate::{say, Error};
+use std::panic::{self, AssertUnwindSafe};
+use std::process::ExitCode;
+
+impl World {
+    /// Runs `main` as the body of an SPMD program and returns the process's exit code.
+    ///
+    /// It does what every spmdkit program needs around its work:
+    /// 1. joins the job ([`World::init`]): MPI under a launcher, one in-process rank otherwise;
+    /// 2. checks that every rank runs the same build with the same arguments
+    ///    ([`same_command`]);
+    /// 3. keeps task panics quiet: a panic in a pool thread (named `spmdkit-worker-*`, see
+    ///    [`pool`](crate::pool)) prints one line, since the engine records it as the task's
+    ///    failure;
+    /// 4. turns a panic that escapes `main` into an abort of the whole job that names the rank
+    ///    (never an unwind into `MPI_Finalize` while other ranks wait);
+    /// 5. agrees on the outcome ([`agree`]), so every rank exits alike and rank 0
+    ///    alone prints the error, naming the rank it came from;
+    /// 6. maps it to the exit code: 0 success, 2 bad input ([`Kind::BadInput`](crate::Kind)),
+    ///    1 a failure while running.
+    ///
+    /// Messages start with the program's file name. An error returned by only some ranks is
+    /// agreed on after `main` returns everywhere: a rank that returns early must not leave the
+    /// others waiting in a collective, so agree on rank-local failures before the next
+    /// collective (the jobs do).
+    ///
+    /// # Collective
+    /// Every process of the job must call it, once.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use spmdkit::{Error, World};
+    /// fn main() -> std::process::ExitCode {
+    ///     World::run(|comm| {
+    ///         if comm.rank() == 0 {
+    ///             println!("{} ranks", comm.size());
+    ///         }
+    ///         Ok::<(), Error>(())
+    ///     })
+    /// }
+    /// ```
+    pub fn run<F>(main: F) -> ExitCode
+    where
+        F: FnOnce(&dyn Comm) -> Result<(), Error>,
+    {
+        let name = program_name();
+        quiet_task_panics();
+        let world = match World::init() {
+            Ok(w) => w,
+            Err(e) => {
+                if e.should_report() {
+                    say(&format!("{name}: error: {e}"));
+                }
+                return ExitCode::from(Error::from(e).exit_code());
+            }
+        };
+        let comm = world.comm();
+        let args: Vec<String> = std::env::args_os()
+            .skip(1)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let outcome = same_command(comm, &args).and_then(|()| {
+            match panic::catch_unwind(AssertUnwindSafe(|| main(comm))) {
+                Ok(outcome) => outcome,
+                Err(payload) => {
+                    let why = panic_message(payload.as_ref());
+                    if comm.size() > 1 {
+                        comm.abort(1, &format!("panicked: {why}"));
+                    }
+                    Err(Error::failed(format!("panicked: {why}")))
+                }
+            }
+        });
+        let code = match agree(comm, outcome) {
+            Ok(()) => 0,
+            Err(e) => {
+                if comm.rank() == 0 && !e.is_reported() {
+                    say(&format!("{name}: error: {e}"));
+                }
+                e.exit_code()
+            }
+        };
+        drop(world);
+        ExitCode::from(code)
+    }
+}
+
+/// The file name this process was started as, for messages.
+fn program_name() -> String {
+    std::env::args_os()
+        .next()
+        .and_then(|p| {
+            std::path::Path::new(&p)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "spmdkit".into())
+}
+
+/// Task panics are caught and recorded with the task; print one line for them instead of the
+/// default message and backtrace. Other panics keep the default report.
+fn quiet_task_panics() {
+    let default = panic::take_hook();
+    panic::set_hook(Box::new(move |info| {
+        let worker = std::thread::current()
+            .name()
+            .is_some_and(|n| n.starts_with(crate::farm::lanes::WORKER_PREFIX));
+        if worker {
+            let why = panic_message(info.payload());
+            say(&format!(
+                "spmdkit: a task panicked: {why} (recorded as failed; the others go on)"
+            ));
+        } else {
+            default(info);
+        }
+    }));
+}

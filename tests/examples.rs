@@ -1,0 +1,133 @@
+//! The programs in `examples/`, written against the library, run under `mpirun` at 1, 2 and 3
+//! ranks and without a launcher: each must print the same result bits every time.
+
+mod common;
+
+use common::{run_bounded, Run, Scratch, HANG_LIMIT};
+use std::path::PathBuf;
+use std::process::Command;
+
+/// `target/<profile>/examples/<name>`, next to this test's own `deps/` directory.
+fn example(name: &str) -> String {
+    let exe = std::env::current_exe().expect("the test's path");
+    let profile = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps/<test>");
+    let path: PathBuf = profile.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: cargo test builds the examples",
+        path.display()
+    );
+    path.to_string_lossy().into_owned()
+}
+
+/// Runs the example alone (`np` 0) or under `mpirun -np <np>`.
+fn launch(name: &str, np: usize, args: &[&str]) -> Run {
+    if np == 0 {
+        let mut cmd = Command::new(example(name));
+        cmd.args(args);
+        run_bounded(cmd, HANG_LIMIT)
+    } else {
+        common::mpirun_of(&example(name), np, args, &[])
+    }
+}
+
+/// The example's one line of stdout, with its "on N ranks" checked and taken out.
+fn result_line(run: &Run, ranks: usize) -> String {
+    run.assert_code(0);
+    let line = run.stdout.trim();
+    assert_eq!(
+        run.stdout.lines().count(),
+        1,
+        "one line from rank 0:\n{}",
+        run.stdout
+    );
+    let on = format!(" on {ranks} ranks");
+    assert!(line.contains(&on), "'{on}' in: {line}");
+    line.replace(&on, "")
+}
+
+/// The same line at every size, alone and under mpirun.
+fn same_everywhere(name: &str, args: &[&str]) -> String {
+    let lines: Vec<String> = [0, 1, 2, 3]
+        .into_iter()
+        .map(|np| result_line(&launch(name, np, args), np.max(1)))
+        .collect();
+    assert!(lines.iter().all(|l| *l == lines[0]), "{name}: {lines:#?}");
+    lines[0].clone()
+}
+
+#[test]
+fn pi_has_the_same_bits_at_every_rank_count() {
+    let line = same_everywhere("pi", &["48", "20000"]);
+    assert!(line.starts_with("pi = 3.1"), "{line}");
+    let bits = line
+        .split("(bits ")
+        .nth(1)
+        .expect("bits")
+        .split(')')
+        .next()
+        .unwrap();
+    let pi = f64::from_bits(u64::from_str_radix(bits, 16).expect("hex bits"));
+    assert!((pi - std::f64::consts::PI).abs() < 0.01, "{pi}");
+}
+
+#[test]
+fn arrays_summed_after_a_dynamic_schedule_have_the_same_digest() {
+    let line = same_everywhere("array_sum", &["30", "48"]);
+    assert!(
+        line.starts_with("sum of 30 products of 48x48: digest "),
+        "{line}"
+    );
+    // The digest is the sum's, computed here in the tree order on one rank of the library.
+    let sum = spmdkit::comm::inproc::run(1, |comm| {
+        let pool = spmdkit::pool(1).unwrap();
+        let mut leaves = spmdkit::Leaves::new(&pool);
+        for k in 0..30u64 {
+            let a = spmdkit::kernels::generate(7, 2 * k, 48);
+            let b = spmdkit::kernels::generate(7, 2 * k + 1, 48);
+            let mut c = ndarray::Array2::zeros((48, 48));
+            spmdkit::kernels::multiply_into(&a, &b, &mut c, 1);
+            leaves.insert(k as usize, c);
+        }
+        spmdkit::reduce::tree(comm, leaves)
+    })
+    .pop()
+    .flatten()
+    .unwrap();
+    let digest = spmdkit::kernels::digest(sum.as_slice().unwrap());
+    assert!(line.ends_with(&digest), "{line} vs {digest}");
+}
+
+#[test]
+fn a_job_of_ones_own_writes_its_hdf5_file_atomically() {
+    let dir = Scratch::new("ownh5");
+    let mut files = Vec::new();
+    for np in [0, 1, 2, 3] {
+        let out = dir.path(&format!("h{np}.h5"));
+        let o = out.to_str().unwrap();
+        let line = result_line(&launch("own_h5", np, &[o, "20"]), np.max(1));
+        assert!(line.contains("20 histograms, total ["), "{line}");
+        let h5 = common::read_h5(&out);
+        let rows = h5["datasets"]["/histograms"]["data"].as_array().unwrap();
+        assert_eq!(rows.len(), 20);
+        let total: u64 = h5["datasets"]["/total"]["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
+        assert_eq!(total, 20 * 100_000);
+        files.push(h5["datasets"].clone());
+        // An existing file is refused before any work, by every rank alike, and kept.
+        let again = launch("own_h5", np, &[o, "20"]);
+        again.assert_says_once(2, "already exists");
+        assert_eq!(common::read_h5(&out)["datasets"], files[0]);
+    }
+    assert!(files.iter().all(|f| *f == files[0]));
+    // Only the published files remain: no temporary name is left behind.
+    assert_eq!(dir.entries().len(), 4, "{:?}", dir.entries());
+    dir.done();
+}
