@@ -123,22 +123,35 @@ impl<R> Run<R> {
     where
         R: Serialize + DeserializeOwned,
     {
-        let per_rank: Vec<Vec<Record<R>>> = collective::gather(comm, 0, &self.records)?;
+        // Rank 0 keeps its own records as they are (no encoding round trip) and places every
+        // record by its id, which also checks that each task has exactly one.
+        let mine = if comm.rank() == 0 {
+            Vec::new()
+        } else {
+            collective::encode(&self.records)
+        };
+        let parts = comm.gather_bytes(0, &mine)?;
         let wall_s = self.elapsed_s();
-        let mut records: Vec<Record<R>> = per_rank.into_iter().flatten().collect();
-        records.sort_by_key(|r| r.id);
-        let complete =
-            records.len() == self.tasks && records.iter().enumerate().all(|(i, r)| r.id == i);
-        if !complete {
+        let tasks = self.tasks;
+        let mut slots: Vec<Option<Record<R>>> = (0..tasks).map(|_| None).collect();
+        let mut misplaced = 0usize;
+        let mut place = |r: Record<R>| match slots.get_mut(r.id) {
+            Some(slot @ None) => *slot = Some(r),
+            _ => misplaced += 1,
+        };
+        self.records.into_iter().for_each(&mut place);
+        for part in parts.iter().skip(1) {
+            let theirs: Vec<Record<R>> =
+                collective::decode_or_abort(comm, part, "a rank's records");
+            theirs.into_iter().for_each(&mut place);
+        }
+        let records: Option<Vec<Record<R>>> = slots.into_iter().collect();
+        let Some(records) = records.filter(|_| misplaced == 0) else {
             comm.abort(
                 1,
-                &format!(
-                    "the engine gathered {} records for {} tasks",
-                    records.len(),
-                    self.tasks
-                ),
+                &format!("the engine gathered records that do not match its {tasks} tasks"),
             );
-        }
+        };
         Some(Gathered {
             records,
             threads: self.threads,
