@@ -186,6 +186,8 @@ impl Comm for MpiComm {
     fn gather_bytes(&self, root: usize, data: &[u8]) -> Option<Vec<Vec<u8>>> {
         let root_process = self.world.process_at_rank(rank_i32(root));
         let count = self.count(data.len(), "a gathered buffer", "bytes");
+        let nothing = [0u8; 1];
+        let data = if data.is_empty() { &nothing[..0] } else { data };
         if self.rank() != root {
             root_process.gather_into(&count);
             root_process.gather_varcount_into(data);
@@ -194,8 +196,10 @@ impl Comm for MpiComm {
         let mut counts = vec![0i32; self.size()];
         root_process.gather_into_root(&count, &mut counts[..]);
         let displs = displacements(&counts, || self.abort(1, "gathered data exceeds 2 GiB"));
-        let total = counts.iter().map(|&c| c as usize).sum();
-        let mut buf = vec![0u8; total];
+        let total: usize = counts.iter().map(|&c| c as usize).sum();
+        // An empty Vec's pointer is Rust's dangling 0x1, which is Open MPI's MPI_IN_PLACE
+        // (MPI_ERR_ARG at the root): give both buffers real places, even when they are empty.
+        let mut buf = vec![0u8; total.max(1)];
         {
             let mut partition = PartitionMut::new(&mut buf[..], &counts[..], &displs[..]);
             root_process.gather_varcount_into_root(data, &mut partition);
