@@ -1,7 +1,7 @@
 //! The `spmdkit` executable: parse, run the subcommand, print the report, write the file.
 
 use clap::{ColorChoice, CommandFactory, FromArgMatches};
-use spmdkit::cli::{Cli, Command, MatrixConfig, SleepConfig};
+use spmdkit::cli::{Cli, Command, FarmConfig, MatrixConfig, SleepConfig};
 use spmdkit::comm::threads_here;
 use spmdkit::io::{self, OutputTarget};
 use spmdkit::{agree, jobs, Comm, Error, Kind, World};
@@ -57,6 +57,18 @@ fn main() -> ExitCode {
                         .map_err(not_written)?;
                 }
                 Ok(())
+            }
+            Command::Run(args) => {
+                let config = agree(comm, FarmConfig::from_args(&args, root, under_launcher))?;
+                let Some(report) = jobs::run::run(comm, &config.params)? else {
+                    return Ok(());
+                };
+                print(if config.json {
+                    report.to_json()
+                } else {
+                    report.to_human()
+                });
+                report.outcome()
             }
             Command::Info(args) => {
                 let threads = agree(comm, threads_here(args.threads.as_deref()))?;

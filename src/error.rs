@@ -16,6 +16,9 @@ pub enum Kind {
     BadInput,
     /// A failure while running (a task failed, a rank died, I/O failed): exit code 1.
     Failed,
+    /// Stopped early on request (a signal, a deadline), with what was done on record, so a
+    /// later run can resume: exit code 75 (`EX_TEMPFAIL`, "try again").
+    Interrupted,
 }
 
 impl Kind {
@@ -24,6 +27,7 @@ impl Kind {
         match self {
             Kind::BadInput => 2,
             Kind::Failed => 1,
+            Kind::Interrupted => 75,
         }
     }
 }

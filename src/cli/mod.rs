@@ -13,6 +13,9 @@ use crate::jobs::fault::{BadFault, Fault, Faults};
 use crate::jobs::matrix::MatrixParams;
 use crate::jobs::sleep::SleepParams;
 use clap::{Args, Parser, Subcommand};
+
+mod run;
+pub use run::{FarmArgs, FarmConfig};
 use std::path::{Path, PathBuf};
 
 /// The longest task duration accepted, in seconds (about 11.6 days).
@@ -29,6 +32,7 @@ Examples:
   mpirun -np 4 spmdkit sleep --schedule block --json
   mpirun --hostfile hosts -np 8 spmdkit info        which host each rank runs on
   spmdkit sleep --durations 0.5,0.25 --output run.h5
+  mpirun -np 4 spmdkit run --tasks-file cmds.txt    a command farm with a journal
 
 Started without a launcher, spmdkit runs as a single rank without starting MPI.
 Exit codes: 0 success; 2 bad usage or bad input (nothing computed, nothing written);
@@ -48,6 +52,8 @@ pub struct Cli {
 }
 
 /// The subcommands.
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run sleep tasks of uneven length on ranks x threads workers (the classic example).
@@ -66,6 +72,17 @@ pub enum Command {
     /// combined at rank 0. With --reduce tree (the default) S has the same bits for any number of
     /// ranks and threads; `digest` (SHA-256 of S's little-endian bytes) lets you check it.
     Matrix(MatrixArgs),
+    /// Run shell commands over all ranks x slots, with a journal that makes resume exact.
+    ///
+    /// The commands come from --tasks-file (one a line) or from --command expanded over the
+    /// rows of --params. Rank 0 hands a command to each slot as it becomes free and records its
+    /// start in the journal before it can start, and its end (exit code or signal, times, CPU,
+    /// memory, the last 4 KiB of stdout and stderr) when it ends. --resume JOURNAL runs what is
+    /// left, naming the tasks that may have run partly. SIGTERM, SIGINT, SIGUSR1 or the deadline
+    /// stop the run: nothing more starts, running commands get --grace seconds, and spmdkit
+    /// exits with 75 (resumable). Exit codes: 0 every task ok, 1 some failed, 2 bad input (nothing
+    /// ran), 75 interrupted.
+    Run(FarmArgs),
     /// Describe the job: MPI library, ranks, the host and threads of each rank, HDF5 version.
     Info(InfoArgs),
 }
@@ -224,6 +241,9 @@ pub enum ConfigError {
         /// What is wrong and what would be accepted.
         why: String,
     },
+    /// The commands of `run` cannot be used.
+    #[error("{0}")]
+    Run(String),
     /// An `--inject-fault` value is not a fault.
     #[error(transparent)]
     Fault(#[from] BadFault),

@@ -48,6 +48,9 @@ pub(crate) mod tags {
     pub(crate) const FARM_REQUEST: Tag = RESERVED_TAGS + 30;
     pub(crate) const FARM_CHUNK: Tag = RESERVED_TAGS + 31;
     pub(crate) const FARM_FINISHED: Tag = RESERVED_TAGS + 32;
+    pub(crate) const FARM_RECORDS: Tag = RESERVED_TAGS + 33;
+    pub(crate) const FARM_CANCEL: Tag = RESERVED_TAGS + 34;
+    pub(crate) const FARM_END: Tag = RESERVED_TAGS + 35;
 }
 
 /// The operations spmdkit needs from a group of ranks.

@@ -165,6 +165,34 @@ where
     per_thread.into_iter().flatten().collect()
 }
 
+/// Runs tasks as each slot (pool thread) asks for them: slot `k` calls `next(k)` whenever it is
+/// free and stops at `None`; `on_done` gets each task with its outcome as soon as it ends.
+pub(crate) fn run_slots<T, R, N, F, D>(
+    pool: &ThreadPool,
+    next: N,
+    epoch: Instant,
+    done: &AtomicUsize,
+    work: F,
+    on_done: D,
+) where
+    T: Send,
+    R: Send,
+    N: Fn(usize) -> Option<T> + Sync,
+    F: Fn(&T, usize) -> R + Sync,
+    D: Fn(T, Outcome<R>) + Sync,
+{
+    pool.broadcast(|ctx| {
+        let me = ctx.index();
+        let mut index = 0;
+        while let Some(task) = next(me) {
+            let outcome = run_one(&task, index, me, epoch, &work);
+            done.fetch_add(1, Ordering::Relaxed);
+            on_done(task, outcome);
+            index += 1;
+        }
+    });
+}
+
 /// A queue of tasks that the pool's threads drain: the local end of the dynamic schedule. The
 /// main thread fills it on ranks other than 0; on rank 0 the threads refill it themselves.
 ///
@@ -237,6 +265,12 @@ impl<T> Feed<T> {
     /// Takes the next task, waiting while the queue is empty and open; `None` when closed and
     /// empty.
     pub(crate) fn pop(&self) -> Option<T> {
+        self.pop_ringing(|| {})
+    }
+
+    /// As [`Feed::pop`], calling `ring` each time this thread starts waiting (after it counts as
+    /// waiting), so whoever fills the queue can be woken.
+    pub(crate) fn pop_ringing(&self, ring: impl Fn()) -> Option<T> {
         let mut state = self.lock();
         loop {
             if let Some(item) = state.items.pop_front() {
@@ -247,6 +281,7 @@ impl<T> Feed<T> {
             }
             state.waiting += 1;
             self.changed.notify_all();
+            ring();
             state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
             state.waiting -= 1;
         }

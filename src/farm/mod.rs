@@ -26,11 +26,14 @@
 
 mod guided;
 pub(crate) mod lanes;
+mod live;
 mod policy;
 mod progress;
 
 pub use lanes::{pool, PoolError};
+pub use live::{run_live, Control, LiveRun};
 pub use policy::{assign, ideal_makespan, planned_makespan, Assigned, Policy, UnknownPolicy};
+pub(crate) use progress::Progress;
 pub use progress::{ProgressMode, INTERVAL_VAR};
 
 use crate::collective::{self, clock_offsets};
@@ -38,7 +41,6 @@ use crate::comm::{tags, Comm};
 use crate::{agree, Error};
 use guided::Guided;
 use lanes::{Feed, Outcome};
-use progress::Progress;
 use rayon::ThreadPool;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

@@ -5,6 +5,7 @@
 
 use crate::jobs::info::InfoReport;
 use crate::jobs::matrix::MatrixReport;
+use crate::jobs::run::RunReport;
 use crate::jobs::sleep::SleepReport;
 use std::fmt::Write as _;
 
@@ -205,6 +206,115 @@ impl InfoReport {
             );
         }
         s
+    }
+}
+
+impl RunReport {
+    /// The JSON object, one line.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a report always serialises")
+    }
+
+    /// The human report.
+    pub fn to_human(&self) -> String {
+        let mut s = String::new();
+        let slots: usize = self.slots.iter().sum();
+        let _ = writeln!(
+            s,
+            "spmdkit run: {} task{} on {} rank{} x {} slot{} ({slots} in all), journal {}",
+            self.tasks,
+            plural(self.tasks),
+            self.ranks,
+            plural(self.ranks),
+            self.slots.iter().copied().max().unwrap_or(0),
+            plural(self.slots.iter().copied().max().unwrap_or(0)),
+            self.journal
+        );
+        let _ = writeln!(
+            s,
+            "  ran {} attempt{}: {} ok, {} failed, {} interrupted; {} skipped (done before); {} not \
+             started",
+            self.ran,
+            plural(self.ran),
+            self.ok,
+            self.failed.len(),
+            self.interrupted.len(),
+            self.skipped,
+            self.not_started.len()
+        );
+        let _ = writeln!(
+            s,
+            "  wall {:.3} s, {:.1} tasks/s",
+            self.wall_s, self.tasks_per_s
+        );
+        if let Some(why) = &self.stopped {
+            let _ = writeln!(s, "  stopped early: {why}");
+        }
+        if !self.possibly_run_partly.is_empty() {
+            let _ = writeln!(
+                s,
+                "  possibly run partly before (started without an end on record, so run again): \
+                 tasks {}",
+                list(&self.possibly_run_partly)
+            );
+        }
+        if !self.interrupted.is_empty() {
+            let _ = writeln!(s, "  interrupted: tasks {}", list(&self.interrupted));
+        }
+        if !self.not_started.is_empty() {
+            let _ = writeln!(s, "  not started: tasks {}", list(&self.not_started));
+        }
+        if !self.failed.is_empty() {
+            let _ = writeln!(s, "  failed:");
+            for f in self.failed.iter().take(HUMAN_TASK_ROWS) {
+                let how = match (f.kind, f.exit_code, f.signal) {
+                    (_, _, Some(sig)) if f.kind.name() == "signal" => format!("signal {sig}"),
+                    (k, Some(code), _) if k.name() == "exit" => format!("exit {code}"),
+                    (k, _, _) => k.name().to_string(),
+                };
+                let last = f.stderr_tail.trim_end().lines().last().unwrap_or("");
+                let _ = writeln!(
+                    s,
+                    "    task {} (attempt {}): {how}: {}{}",
+                    f.task,
+                    f.attempt,
+                    f.command,
+                    if last.is_empty() {
+                        String::new()
+                    } else {
+                        format!("\n      stderr: {last}")
+                    }
+                );
+            }
+            if self.failed.len() > HUMAN_TASK_ROWS {
+                let _ = writeln!(
+                    s,
+                    "    ... {} more in --json and the journal",
+                    self.failed.len() - HUMAN_TASK_ROWS
+                );
+            }
+        }
+        let _ = writeln!(
+            s,
+            "  rank  host              slots  tasks    busy s    idle s"
+        );
+        for r in self.per_rank.iter().take(HUMAN_TASK_ROWS) {
+            let _ = writeln!(
+                s,
+                "  {:>4}  {:<16}  {:>5}  {:>5}  {:>8.3}  {:>8.3}",
+                r.rank, r.host, r.slots, r.tasks, r.busy_s, r.idle_s
+            );
+        }
+        s
+    }
+}
+
+/// Up to 20 ids, then how many more.
+fn list(ids: &[u64]) -> String {
+    let shown: Vec<String> = ids.iter().take(20).map(u64::to_string).collect();
+    match ids.len() {
+        n if n > 20 => format!("{} and {} more", shown.join(", "), n - 20),
+        _ => shown.join(", "),
     }
 }
 

@@ -7,6 +7,7 @@ pub mod fault;
 pub mod info;
 pub mod matrix;
 pub mod memory;
+pub mod run;
 pub mod sleep;
 
 use crate::collective;

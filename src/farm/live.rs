@@ -1,0 +1,529 @@
+//! Live dispatch: one task per idle slot, in a given order, with rank 0 told of every start
+//! before it can happen and of every end as soon as it is known.
+//!
+//! This is the engine's mode for work whose every start must be on record (the command farm's
+//! journal): rank 0 hands a task to a slot only when that slot is idle, and calls
+//! [`Control::started`] *before* the task can start anywhere — in the slot thread for its own
+//! slots, before sending the assignment for the other ranks' — so a task that ran always has a
+//! start on record. Records come back to rank 0 as tasks finish ([`Control::finished`]), in
+//! batches that ride on the next request. Rank 0 can stop handing out tasks ([`Control::stop`])
+//! and ask every rank to end its running tasks ([`Control::cancel`], which calls
+//! [`Control::cancelled`] on every rank once).
+//!
+//! MPI stays on the main threads; slot threads only run tasks and touch shared queues.
+
+use super::lanes::{self, Feed, Outcome};
+use super::{Ctx, Record};
+use crate::collective::{self, clock_offsets};
+use crate::comm::{tags, Comm};
+use rayon::ThreadPool;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// What a live run tells its owner, and asks it. Every method has a default that does nothing.
+pub trait Control<R>: Sync {
+    /// Rank 0: task `id` is about to start on `slot` of `rank`; called before it can start.
+    fn started(&self, _id: usize, _rank: usize, _slot: usize) {}
+    /// Rank 0: a task has ended (its times are on rank 0's clock for its own slots and on the
+    /// running rank's clock for the others until the end of the run, when they are shifted).
+    fn finished(&self, _record: &Record<R>) {}
+    /// Rank 0, polled often: whether to hand out no more tasks.
+    fn stop(&self) -> bool {
+        false
+    }
+    /// Rank 0, polled often: whether the running tasks should be ended now.
+    fn cancel(&self) -> bool {
+        false
+    }
+    /// Every rank, once, after rank 0's [`Control::cancel`] said so: end this rank's tasks.
+    fn cancelled(&self) {}
+}
+
+/// Every record of a live run, at rank 0.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveRun<R> {
+    /// One record per task that ran, in the order rank 0 learnt of them, times on the job's
+    /// common clock.
+    pub records: Vec<Record<R>>,
+    /// The slots (pool threads) of each rank.
+    pub slots: Vec<usize>,
+    /// Tasks never handed out (after a stop), by id.
+    pub not_started: Vec<usize>,
+    /// From the common start to the end, in seconds.
+    pub wall_s: f64,
+}
+
+/// A request for work: the records finished since the last message, and the idle slots.
+#[derive(Serialize, Deserialize)]
+struct Request<R> {
+    records: Vec<Record<R>>,
+    idle: Vec<usize>,
+}
+
+/// Rank 0's answer: (slot, id, task) assignments, and whether more may come.
+type Assignment<T> = (Vec<(usize, usize, T)>, bool);
+
+/// Wakes a rank's main thread when a slot becomes idle or a record is ready.
+#[derive(Default)]
+struct Bell {
+    rung: Mutex<bool>,
+    cond: Condvar,
+}
+
+impl Bell {
+    fn ring(&self) {
+        *self.rung.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.cond.notify_all();
+    }
+    fn wait(&self, timeout: Duration) {
+        let guard = self.rung.lock().unwrap_or_else(|e| e.into_inner());
+        let (mut guard, _) = self
+            .cond
+            .wait_timeout_while(guard, timeout, |rung| !*rung)
+            .unwrap_or_else(|e| e.into_inner());
+        *guard = false;
+    }
+}
+
+/// Runs `tasks` (read on rank 0) in `order` (task indices; rank 0's), one task per idle slot of
+/// `pool`, telling `control` of every start and end at rank 0. Rank 0 returns every record; the
+/// others `None`.
+///
+/// # Collective
+/// Every rank must call it.
+pub fn run_live<C, T, R, F>(
+    comm: &C,
+    pool: &ThreadPool,
+    tasks: &[T],
+    order: Vec<usize>,
+    control: &dyn Control<R>,
+    work: F,
+) -> Option<LiveRun<R>>
+where
+    C: Comm + ?Sized,
+    T: Serialize + DeserializeOwned + Send + Sync,
+    R: Serialize + DeserializeOwned + Send + Sync,
+    F: Fn(Ctx, &T) -> R + Sync,
+{
+    let slots = collective::gather(comm, 0, &pool.current_num_threads());
+    comm.barrier();
+    let epoch = Instant::now();
+    let rank = comm.rank();
+    let done = AtomicUsize::new(0);
+    let outcome = match &slots {
+        Some(_) => Some(serve(
+            comm, pool, tasks, order, control, &work, epoch, &done,
+        )),
+        None => {
+            ask::<C, T, R, F>(comm, pool, control, &work, epoch, &done, rank);
+            None
+        }
+    };
+    // The other ranks' records were timed on their own clocks: shift them to the common one.
+    let offsets = clock_offsets(comm, epoch);
+    let (mut records, not_started) = outcome?;
+    let offsets = offsets.unwrap_or_default();
+    let lead = offsets.iter().copied().fold(0.0, f64::max);
+    for r in &mut records {
+        let shift = lead - offsets.get(r.rank).copied().unwrap_or(0.0);
+        r.start_s += shift;
+        r.end_s += shift;
+    }
+    Some(LiveRun {
+        records,
+        slots: slots.unwrap_or_default(),
+        not_started,
+        wall_s: epoch.elapsed().as_secs_f64() + lead,
+    })
+}
+
+fn record<R>(id: usize, rank: usize, o: Outcome<R>) -> Record<R> {
+    Record {
+        id,
+        rank,
+        thread: o.thread,
+        start_s: o.start_s,
+        end_s: o.end_s,
+        result: o.result,
+    }
+}
+
+/// Rank 0: its slots take tasks from the cursor themselves; its main thread answers the other
+/// ranks and collects their records.
+#[allow(clippy::too_many_arguments)]
+fn serve<C, T, R, F>(
+    comm: &C,
+    pool: &ThreadPool,
+    tasks: &[T],
+    order: Vec<usize>,
+    control: &dyn Control<R>,
+    work: &F,
+    epoch: Instant,
+    done: &AtomicUsize,
+) -> (Vec<Record<R>>, Vec<usize>)
+where
+    C: Comm + ?Sized,
+    T: Serialize + Sync,
+    R: Serialize + DeserializeOwned + Send + Sync,
+    F: Fn(Ctx, &T) -> R + Sync,
+{
+    let cursor = Mutex::new(0usize);
+    let stopped = AtomicBool::new(false);
+    let take = || -> Option<usize> {
+        if stopped.load(Ordering::SeqCst) {
+            return None;
+        }
+        let mut next = cursor.lock().unwrap_or_else(|e| e.into_inner());
+        let id = order.get(*next).copied()?;
+        *next += 1;
+        Some(id)
+    };
+    let records = Mutex::new(Vec::new());
+    let keep = |r: Record<R>| {
+        control.finished(&r);
+        records.lock().unwrap_or_else(|e| e.into_inner()).push(r);
+    };
+    std::thread::scope(|s| {
+        let workers = s.spawn(|| {
+            lanes::run_slots(
+                pool,
+                |slot| {
+                    let id = take()?;
+                    control.started(id, 0, slot);
+                    Some(id)
+                },
+                epoch,
+                done,
+                |&id, slot| {
+                    work(
+                        Ctx {
+                            id,
+                            rank: 0,
+                            thread: slot,
+                        },
+                        &tasks[id],
+                    )
+                },
+                |id, o| keep(record(id, 0, o)),
+            )
+        });
+        let mut finished = 0;
+        let mut cancelled = false;
+        let mut pause = Duration::from_micros(50);
+        loop {
+            let mut busy = false;
+            if !stopped.load(Ordering::SeqCst) && control.stop() {
+                stopped.store(true, Ordering::SeqCst);
+            }
+            if !cancelled && control.cancel() {
+                cancelled = true;
+                stopped.store(true, Ordering::SeqCst);
+                for dest in 1..comm.size() {
+                    comm.send(dest, tags::FARM_CANCEL, &[]);
+                }
+                control.cancelled();
+            }
+            while let Some((src, payload)) = comm.try_recv_any(tags::FARM_REQUEST) {
+                let request: Request<R> =
+                    collective::decode_or_abort(comm, &payload, "a request for work");
+                request.records.into_iter().for_each(&keep);
+                let mut given = Vec::new();
+                let mut more = true;
+                for slot in request.idle {
+                    match take() {
+                        Some(id) => {
+                            control.started(id, src, slot);
+                            given.push((slot, id, &tasks[id]));
+                        }
+                        None => {
+                            more = false;
+                            break;
+                        }
+                    }
+                }
+                let answer: (Vec<(usize, usize, &T)>, bool) = (given, more);
+                comm.send(src, tags::FARM_CHUNK, &collective::encode(&answer));
+                busy = true;
+            }
+            while let Some((src, payload)) = comm.try_recv_any(tags::FARM_RECORDS) {
+                let theirs: Vec<Record<R>> = collective::decode_or_abort(
+                    comm,
+                    &payload,
+                    &format!("records from rank {src}"),
+                );
+                theirs.into_iter().for_each(&keep);
+                busy = true;
+            }
+            while let Some((src, payload)) = comm.try_recv_any(tags::FARM_FINISHED) {
+                let theirs: Vec<Record<R>> = collective::decode_or_abort(
+                    comm,
+                    &payload,
+                    &format!("the last records of rank {src}"),
+                );
+                theirs.into_iter().for_each(&keep);
+                finished += 1;
+                busy = true;
+            }
+            if finished == comm.size() - 1 && workers.is_finished() {
+                break;
+            }
+            if busy {
+                pause = Duration::from_micros(50);
+            } else {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_micros(250));
+            }
+        }
+        workers.join().expect("task panics are caught in the slots");
+        // Every rank learns whether the run was cancelled, so each calls `cancelled` once.
+        for dest in 1..comm.size() {
+            comm.send(dest, tags::FARM_END, &[u8::from(cancelled)]);
+        }
+    });
+    let next = *cursor.lock().unwrap_or_else(|e| e.into_inner());
+    let not_started = order[next.min(order.len())..].to_vec();
+    (
+        records.into_inner().unwrap_or_else(|e| e.into_inner()),
+        not_started,
+    )
+}
+
+/// Ranks other than 0: each slot has its own queue; the main thread asks rank 0 for a task for
+/// every idle slot and sends the records back as they come.
+fn ask<C, T, R, F>(
+    comm: &C,
+    pool: &ThreadPool,
+    control: &dyn Control<R>,
+    work: &F,
+    epoch: Instant,
+    done: &AtomicUsize,
+    rank: usize,
+) where
+    C: Comm + ?Sized,
+    T: DeserializeOwned + Send + Sync,
+    R: Serialize + Send + Sync,
+    F: Fn(Ctx, &T) -> R + Sync,
+{
+    let n = pool.current_num_threads();
+    let feeds: Vec<Feed<(usize, T)>> = (0..n).map(|_| Feed::default()).collect();
+    let outbox: Mutex<Vec<Record<R>>> = Mutex::new(Vec::new());
+    let bell = Bell::default();
+    let mut cancelled = false;
+    let take_outbox = || std::mem::take(&mut *outbox.lock().unwrap_or_else(|e| e.into_inner()));
+    std::thread::scope(|s| {
+        let workers = s.spawn(|| {
+            lanes::run_slots(
+                pool,
+                |slot| feeds[slot].pop_ringing(|| bell.ring()),
+                epoch,
+                done,
+                |t: &(usize, T), slot| {
+                    work(
+                        Ctx {
+                            id: t.0,
+                            rank,
+                            thread: slot,
+                        },
+                        &t.1,
+                    )
+                },
+                |t, o| {
+                    outbox
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(record(t.0, rank, o));
+                    bell.ring();
+                },
+            )
+        });
+        let mut more = true;
+        loop {
+            if !cancelled && comm.try_recv_any(tags::FARM_CANCEL).is_some() {
+                cancelled = true;
+                control.cancelled();
+            }
+            let idle: Vec<usize> = if more {
+                (0..n)
+                    .filter(|&k| feeds[k].is_empty() && feeds[k].demand() > 0)
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            if !idle.is_empty() {
+                let request = Request {
+                    records: take_outbox(),
+                    idle,
+                };
+                comm.send(0, tags::FARM_REQUEST, &collective::encode(&request));
+                let (given, has_more): Assignment<T> = collective::decode_or_abort(
+                    comm,
+                    &comm.recv(0, tags::FARM_CHUNK),
+                    "tasks from rank 0",
+                );
+                for (slot, id, task) in given {
+                    feeds[slot].push_many([(id, task)]);
+                }
+                if !has_more {
+                    more = false;
+                    feeds.iter().for_each(Feed::close);
+                }
+                continue;
+            }
+            if !more && workers.is_finished() {
+                break;
+            }
+            let ready = take_outbox();
+            if !ready.is_empty() {
+                comm.send(0, tags::FARM_RECORDS, &collective::encode(&ready));
+            }
+            bell.wait(Duration::from_millis(10));
+        }
+        workers.join().expect("task panics are caught in the slots");
+    });
+    comm.send(0, tags::FARM_FINISHED, &collective::encode(&take_outbox()));
+    let end = comm.recv(0, tags::FARM_END);
+    if end.first() == Some(&1) && !cancelled {
+        // Rank 0 sent the cancel before the end: it is there to be read.
+        let _ = comm.recv(0, tags::FARM_CANCEL);
+        control.cancelled();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::comm::inproc;
+    use std::collections::HashSet;
+
+    struct Journal {
+        started: Mutex<Vec<(usize, usize, usize)>>,
+        finished: Mutex<HashSet<usize>>,
+        stop_after: usize,
+    }
+
+    impl Control<u64> for Journal {
+        fn started(&self, id: usize, rank: usize, slot: usize) {
+            let finished = self.finished.lock().unwrap();
+            assert!(
+                !finished.contains(&id),
+                "task {id} started after it finished"
+            );
+            self.started.lock().unwrap().push((id, rank, slot));
+        }
+        fn finished(&self, r: &Record<u64>) {
+            let started = self.started.lock().unwrap();
+            assert!(
+                started.contains(&(r.id, r.rank, r.thread)),
+                "task {} finished on rank {} slot {} without a start",
+                r.id,
+                r.rank,
+                r.thread
+            );
+            self.finished.lock().unwrap().insert(r.id);
+        }
+        fn stop(&self) -> bool {
+            self.finished.lock().unwrap().len() >= self.stop_after
+        }
+    }
+
+    fn journal(stop_after: usize) -> Journal {
+        Journal {
+            started: Mutex::new(Vec::new()),
+            finished: Mutex::new(HashSet::new()),
+            stop_after,
+        }
+    }
+
+    #[test]
+    fn every_task_starts_on_record_before_it_runs_and_ends_once() {
+        for size in [1, 2, 3, 5] {
+            let out = inproc::run(size, |comm| {
+                let pool = crate::pool(2).unwrap();
+                let tasks: Vec<u64> = (0..40).collect();
+                let order: Vec<usize> = (0..40).rev().collect();
+                let j = journal(usize::MAX);
+                let run = run_live(comm, &pool, &tasks, order, &j, |ctx, t| {
+                    std::thread::sleep(Duration::from_micros(200));
+                    assert_eq!(ctx.id as u64, *t, "the context names the task");
+                    t * 2
+                });
+                run.map(|r| (r, j.started.into_inner().unwrap()))
+            });
+            let (run, started) = out[0].as_ref().unwrap();
+            assert_eq!(run.records.len(), 40, "P = {size}");
+            assert_eq!(started.len(), 40);
+            let mut ids: Vec<usize> = run.records.iter().map(|r| r.id).collect();
+            ids.sort();
+            assert_eq!(ids, (0..40).collect::<Vec<_>>());
+            assert!(run.records.iter().all(|r| r.result == Ok(r.id as u64 * 2)));
+            assert!(run.not_started.is_empty());
+            assert_eq!(run.slots, vec![2; size]);
+            // The first tasks handed out are the first of the order.
+            assert!(started[..2].iter().all(|(id, _, _)| *id >= 38));
+        }
+    }
+
+    #[test]
+    fn a_stop_hands_out_no_more_and_names_the_rest() {
+        let out = inproc::run(3, |comm| {
+            let pool = crate::pool(1).unwrap();
+            let tasks: Vec<u64> = (0..200).collect();
+            let j = journal(10);
+            run_live(comm, &pool, &tasks, (0..200).collect(), &j, |_, t| {
+                std::thread::sleep(Duration::from_millis(2));
+                *t
+            })
+        });
+        let run = out[0].as_ref().unwrap();
+        assert!(
+            run.records.len() >= 10 && run.records.len() < 200,
+            "{}",
+            run.records.len()
+        );
+        assert_eq!(run.records.len() + run.not_started.len(), 200);
+        let ran: HashSet<usize> = run.records.iter().map(|r| r.id).collect();
+        assert!(run.not_started.iter().all(|id| !ran.contains(id)));
+    }
+
+    struct Cancel {
+        calls: AtomicUsize,
+        cancel_now: AtomicBool,
+    }
+
+    impl Control<()> for Cancel {
+        fn started(&self, _: usize, _: usize, _: usize) {
+            self.cancel_now.store(true, Ordering::SeqCst);
+        }
+        fn stop(&self) -> bool {
+            self.cancel_now.load(Ordering::SeqCst)
+        }
+        fn cancel(&self) -> bool {
+            self.cancel_now.load(Ordering::SeqCst)
+        }
+        fn cancelled(&self) {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_cancel_reaches_every_rank_once() {
+        let out = inproc::run(3, |comm| {
+            let pool = crate::pool(1).unwrap();
+            let c = Cancel {
+                calls: AtomicUsize::new(0),
+                cancel_now: AtomicBool::new(false),
+            };
+            // Rank 0 cancels as soon as the first task starts; tasks are long enough that every
+            // rank is still running one.
+            let tasks = vec![(); 6];
+            let _ = run_live(comm, &pool, &tasks, (0..6).collect(), &c, |_, _| {
+                std::thread::sleep(Duration::from_millis(30));
+            });
+            c.calls.load(Ordering::SeqCst)
+        });
+        assert_eq!(out, vec![1, 1, 1]);
+    }
+}

@@ -1,0 +1,791 @@
+//! `spmdkit run`: a command farm on the task engine's live dispatch.
+//!
+//! Rank 0 reads the commands ([`input`]), opens the journal ([`journal`]) and, on a resume,
+//! works out from it what is left; every rank runs commands on its slots (`exec`) as rank 0
+//! hands them out, one per idle slot, writing `started` before a command can start and
+//! `finished` as soon as it is known. A stop (SIGTERM, SIGINT, SIGUSR1, the deadline) hands out
+//! nothing more, waits up to the grace for running commands, then ends them; the run exits
+//! with [`Kind::Interrupted`](crate::Kind) and the journal says what to resume.
+
+mod exec;
+pub mod input;
+pub mod journal;
+
+use crate::collective;
+use crate::comm::{host_name, Comm};
+use crate::farm::{self, run_live, Control, ProgressMode, Record};
+use crate::{agree, Error, Kind};
+use input::Task;
+use journal::{EndKind, Entry, Finished, RunRecord, Started};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The default journal, in the working directory.
+pub const DEFAULT_JOURNAL: &str = "spmdkit-run.journal";
+
+/// How the commands are ordered for dispatch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Order {
+    /// In id order.
+    Dynamic,
+    /// Longest first, by the wall times of the `ok` records of this journal (unknown ones last,
+    /// in id order).
+    Lpt(PathBuf),
+}
+
+/// The parameters of a `run`.
+#[derive(Debug, Clone)]
+pub struct RunParams {
+    /// The commands (read on rank 0; the others may leave it empty).
+    pub tasks: Vec<Task>,
+    /// Where they came from, for the journal.
+    pub source: String,
+    /// Commands run at once on this rank.
+    pub slots: usize,
+    /// `OMP_NUM_THREADS` for each command, when set.
+    pub cpus_per_slot: Option<usize>,
+    /// Dispatch order.
+    pub order: Order,
+    /// The journal.
+    pub journal: PathBuf,
+    /// Continue the journal instead of starting one.
+    pub resume: bool,
+    /// On a resume, also rerun tasks that failed (not only those that did not end).
+    pub retry_failed: bool,
+    /// On a resume of a changed task list, run only the tasks whose command is new.
+    pub resume_changed: bool,
+    /// End a command after this long.
+    pub timeout: Option<Duration>,
+    /// Between SIGTERM and SIGKILL when spmdkit ends a command.
+    pub kill_grace: Duration,
+    /// Run a failed command again up to this many times.
+    pub retries: u32,
+    /// The endings that are retried.
+    pub retry_on: Vec<EndKind>,
+    /// Stop at this Unix time.
+    pub deadline: Option<f64>,
+    /// After a stop, how long running commands may go on before they are ended.
+    pub grace: Duration,
+    /// Keep each command's stdout and stderr here.
+    pub output_dir: Option<PathBuf>,
+    /// Seed of `SPMDKIT_TASK_SEED`.
+    pub seed: u64,
+    /// Progress on rank 0's stderr.
+    pub progress: ProgressMode,
+}
+
+/// One attempt of a command, as it travels to the rank that runs it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Item {
+    id: u64,
+    attempt: u32,
+    command: String,
+}
+
+/// A failed task in the report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FailedTask {
+    /// Task id.
+    pub task: u64,
+    /// Its last attempt.
+    pub attempt: u32,
+    /// How it ended.
+    pub kind: EndKind,
+    /// Its exit code.
+    pub exit_code: Option<i32>,
+    /// The signal that killed it.
+    pub signal: Option<i32>,
+    /// The command.
+    pub command: String,
+    /// The end of its stderr.
+    pub stderr_tail: String,
+}
+
+/// How busy one rank was.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunLoad {
+    /// The rank.
+    pub rank: usize,
+    /// Its host.
+    pub host: String,
+    /// Its slots.
+    pub slots: usize,
+    /// Commands it ran.
+    pub tasks: usize,
+    /// Time its slots spent in commands.
+    pub busy_s: f64,
+    /// slots × wall − busy.
+    pub idle_s: f64,
+}
+
+/// The report of a `run`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunReport {
+    /// Always `"run"`.
+    pub command: &'static str,
+    /// Ranks.
+    pub ranks: usize,
+    /// Slots of each rank.
+    pub slots: Vec<usize>,
+    /// The journal.
+    pub journal: String,
+    /// Commands in the list.
+    pub tasks: usize,
+    /// Commands not run because the journal says they are done.
+    pub skipped: usize,
+    /// Attempts run now.
+    pub ran: usize,
+    /// Tasks that ended `ok` now.
+    pub ok: usize,
+    /// Tasks whose last attempt now failed (exit, signal, timeout).
+    pub failed: Vec<FailedTask>,
+    /// Tasks that were running when the run stopped and were ended: not done, resumable.
+    pub interrupted: Vec<u64>,
+    /// Tasks not handed out because the run stopped.
+    pub not_started: Vec<u64>,
+    /// Tasks an earlier run started without an end on record: they may have run, partly or
+    /// wholly, and were run again.
+    pub possibly_run_partly: Vec<u64>,
+    /// Why the run stopped early, if it did.
+    pub stopped: Option<String>,
+    /// Wall time, seconds.
+    pub wall_s: f64,
+    /// Attempts per second of wall time.
+    pub tasks_per_s: f64,
+    /// Each rank's load.
+    pub per_rank: Vec<RunLoad>,
+    /// Every attempt run now, in the order they ended.
+    pub records: Vec<Finished>,
+    /// spmdkit's version.
+    pub version: String,
+}
+
+/// The signal that asked this process to stop (0: none).
+static SIGNALLED: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn note_signal(signal: libc::c_int) {
+    SIGNALLED.store(signal, Ordering::SeqCst);
+}
+
+/// Every rank notes SIGTERM, SIGINT and SIGUSR1 instead of dying of them; rank 0 acts on them.
+fn catch_stop_signals() {
+    for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGUSR1] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe; the
+        // sigaction struct is fully initialised before the call.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = note_signal as extern "C" fn(libc::c_int) as usize;
+            action.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+        }
+    }
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGINT => "SIGINT",
+        libc::SIGUSR1 => "SIGUSR1",
+        _ => "a signal",
+    }
+}
+
+fn splitmix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = x;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// `SPMDKIT_TASK_SEED` of task `id` under `seed`: the same whatever ranks and slots run it.
+pub fn task_seed(seed: u64, id: u64) -> u64 {
+    splitmix64(seed ^ splitmix64(id))
+}
+
+/// What rank 0 decided before anything runs.
+struct Plan {
+    writer: journal::Writer,
+    todo: Vec<(Task, u32)>,
+    skipped: usize,
+    possibly_run_partly: Vec<u64>,
+    cwd: String,
+}
+
+fn plan(params: &RunParams) -> Result<Plan, Error> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::bad_input(format!("cannot read the working directory: {e}")))?
+        .to_string_lossy()
+        .into_owned();
+    let keys = journal::keys(&params.tasks);
+    let mut todo = Vec::new();
+    let mut skipped = 0;
+    let mut possibly_run_partly = Vec::new();
+    if params.resume {
+        let entries = journal::read(&params.journal)?;
+        let (last, states) = journal::states(&entries);
+        let bad = |why: String| {
+            Error::bad_input(format!("--resume '{}': {why}", params.journal.display()))
+        };
+        if last.cwd != cwd {
+            return Err(bad(format!(
+                "the journal's run worked in '{}', this one in '{cwd}'; resume from the same directory",
+                last.cwd
+            )));
+        }
+        if last.seed != params.seed {
+            return Err(bad(format!(
+                "the journal's run had --seed {}, this one {}",
+                last.seed, params.seed
+            )));
+        }
+        let now: Vec<(u64, usize, String)> = params
+            .tasks
+            .iter()
+            .map(|t| (t.id, t.line, t.command.clone()))
+            .collect();
+        if last.commands != now && !params.resume_changed {
+            let first = now
+                .iter()
+                .zip(&last.commands)
+                .find(|(a, b)| a.2 != b.2)
+                .map(|(a, b)| {
+                    format!(
+                        "task {} is now '{}' (line {}) but was '{}' (line {})",
+                        a.0, a.2, a.1, b.2, b.1
+                    )
+                })
+                .unwrap_or_else(|| {
+                    format!(
+                        "the list now has {} tasks, the journal's {}",
+                        now.len(),
+                        last.commands.len()
+                    )
+                });
+            return Err(bad(format!(
+                "the tasks changed: {first}; pass --resume-changed to run only the new ones"
+            )));
+        }
+        for (task, key) in params.tasks.iter().zip(&keys) {
+            let Some(state) = states.get(key) else {
+                todo.push((task.clone(), 1));
+                continue;
+            };
+            if !state.unfinished.is_empty() {
+                possibly_run_partly.push(task.id);
+            }
+            let done = state.ok
+                || (!params.retry_failed
+                    && state.unfinished.is_empty()
+                    && state.last.is_some_and(|k| k != EndKind::Interrupted));
+            if done {
+                skipped += 1;
+            } else {
+                todo.push((task.clone(), state.attempts + 1));
+            }
+        }
+    } else {
+        todo = params.tasks.iter().map(|t| (t.clone(), 1)).collect();
+    }
+    if let Order::Lpt(from) = &params.order {
+        let (_, states) = journal::states(&journal::read(from)?);
+        let cost = |t: &Task, k: &(String, usize)| (states.get(k).and_then(|s| s.ok_wall_s), t.id);
+        let by_key: HashMap<u64, (String, usize)> = params
+            .tasks
+            .iter()
+            .map(|t| t.id)
+            .zip(keys.iter().cloned())
+            .collect();
+        // Longest known first; unknown ones last, in id order.
+        todo.sort_by(|(a, _), (b, _)| {
+            let (ca, ia) = cost(a, &by_key[&a.id]);
+            let (cb, ib) = cost(b, &by_key[&b.id]);
+            match (ca, cb) {
+                (Some(x), Some(y)) => y.total_cmp(&x).then(ia.cmp(&ib)),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => ia.cmp(&ib),
+            }
+        });
+    }
+    let writer = journal::Writer::open(&params.journal, params.resume)?;
+    Ok(Plan {
+        writer,
+        todo,
+        skipped,
+        possibly_run_partly,
+        cwd,
+    })
+}
+
+/// Rank 0's side of a round: the journal and the stop rules.
+struct Root<'a> {
+    writer: Mutex<journal::Writer>,
+    failure: Mutex<Option<String>>,
+    hosts: &'a [String],
+    items: Mutex<Vec<Item>>,
+    deadline: Option<f64>,
+    grace: Duration,
+    stop_since: Mutex<Option<(Instant, String)>>,
+    finished: AtomicUsize,
+    progress: Mutex<Option<farm::Progress>>,
+    ended: Mutex<Vec<Finished>>,
+}
+
+/// The control of a round, on every rank.
+struct RunControl<'a> {
+    root: Option<&'a Root<'a>>,
+    dog: &'a exec::Watchdog,
+}
+
+impl Root<'_> {
+    fn write(&self, entry: &Entry) {
+        let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = writer.append(entry) {
+            self.failure
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert(e.to_string());
+        }
+    }
+
+    fn stop_reason(&self) -> Option<String> {
+        if let Some(f) = self
+            .failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
+            return Some(f);
+        }
+        match SIGNALLED.load(Ordering::SeqCst) {
+            0 => {}
+            s => return Some(format!("{} received", signal_name(s))),
+        }
+        let deadline = self.deadline?;
+        let left = deadline - journal::unix_now();
+        (left <= self.grace.as_secs_f64()).then(|| {
+            format!(
+                "the deadline is {:.0} s away, within the grace of {:.0} s",
+                left.max(0.0),
+                self.grace.as_secs_f64()
+            )
+        })
+    }
+}
+
+impl Control<Finished> for RunControl<'_> {
+    fn started(&self, id: usize, rank: usize, slot: usize) {
+        let Some(root) = self.root else { return };
+        let (task, attempt) = {
+            let items = root.items.lock().unwrap_or_else(|e| e.into_inner());
+            (items[id].id, items[id].attempt)
+        };
+        root.write(&Entry::Started(Started {
+            task,
+            attempt,
+            rank,
+            host: root.hosts.get(rank).cloned().unwrap_or_default(),
+            slot,
+            time: journal::unix_now(),
+        }));
+    }
+
+    fn finished(&self, record: &Record<Finished>) {
+        let Some(root) = self.root else { return };
+        let ended = match &record.result {
+            Ok(f) => f.clone(),
+            Err(panic) => {
+                let items = root.items.lock().unwrap_or_else(|e| e.into_inner());
+                Finished {
+                    task: items[record.id].id,
+                    attempt: items[record.id].attempt,
+                    rank: record.rank,
+                    slot: record.thread,
+                    kind: EndKind::Exit,
+                    exit_code: None,
+                    signal: None,
+                    wall_s: record.end_s - record.start_s,
+                    user_s: 0.0,
+                    sys_s: 0.0,
+                    max_rss_kib: 0,
+                    stdout_bytes: 0,
+                    stderr_bytes: 0,
+                    stdout_tail: String::new(),
+                    stderr_tail: format!("spmdkit failed to run it: {panic}"),
+                }
+            }
+        };
+        root.write(&Entry::Finished(ended.clone()));
+        root.finished.fetch_add(1, Ordering::Relaxed);
+        root.ended
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(ended);
+    }
+
+    fn stop(&self) -> bool {
+        let Some(root) = self.root else { return false };
+        if let Some(p) = root
+            .progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            p.update(root.finished.load(Ordering::Relaxed));
+        }
+        let mut since = root.stop_since.lock().unwrap_or_else(|e| e.into_inner());
+        if since.is_none() {
+            if let Some(why) = root.stop_reason() {
+                crate::say(&format!(
+                    "spmdkit run: {why}: starting no more tasks; running ones get {:.1} s to end",
+                    root.grace.as_secs_f64()
+                ));
+                *since = Some((Instant::now(), why));
+            }
+        }
+        since.is_some()
+    }
+
+    fn cancel(&self) -> bool {
+        let Some(root) = self.root else { return false };
+        let since = root.stop_since.lock().unwrap_or_else(|e| e.into_inner());
+        since
+            .as_ref()
+            .is_some_and(|(at, _)| at.elapsed() >= root.grace)
+    }
+
+    fn cancelled(&self) {
+        self.dog.cancel();
+    }
+}
+
+/// Runs the commands. Rank 0 returns the report; the others `None`.
+///
+/// # Collective
+/// Every rank must call it with the parameters built from the same command line.
+///
+/// # Errors
+/// Bad input found on rank 0 before anything runs (a journal that cannot be used, a changed task
+/// list on a resume); a rank that cannot start its slots.
+pub fn run<C: Comm + ?Sized>(comm: &C, params: &RunParams) -> Result<Option<RunReport>, Error> {
+    let root = comm.rank() == 0;
+    let plan = agree(
+        comm,
+        if root {
+            plan(params).map(Some)
+        } else {
+            Ok(None)
+        },
+    )?;
+    let pool = agree(comm, farm::pool(params.slots))?;
+    catch_stop_signals();
+    exec::become_subreaper();
+    let scratch = std::env::temp_dir().join(format!(
+        "spmdkit-run-{}-{}",
+        std::process::id(),
+        task_seed(journal::unix_now().to_bits(), u64::from(std::process::id()))
+    ));
+    let made = std::fs::create_dir_all(&scratch)
+        .map_err(|e| Error::failed(format!("cannot create '{}': {e}", scratch.display())));
+    agree(comm, made)?;
+    let hosts = collective::gather(comm, 0, &host_name());
+    let cwd: String = collective::broadcast(comm, 0, plan.as_ref().map(|p| &p.cwd));
+    let slots = collective::gather(comm, 0, &params.slots);
+    let ntasks: usize = collective::broadcast(comm, 0, root.then_some(&params.tasks.len()));
+    let dog = exec::Watchdog::start(params.kill_grace);
+    let capture = exec::Capture {
+        scratch: scratch.clone(),
+        keep_in: params.output_dir.clone(),
+    };
+
+    let started_at = Instant::now();
+    let hosts = hosts.unwrap_or_default();
+    let mut next: Vec<Item> = Vec::new();
+    let root_state = plan.map(|p| {
+        let state = Root {
+            writer: Mutex::new(p.writer),
+            failure: Mutex::new(None),
+            hosts: &hosts,
+            items: Mutex::new(Vec::new()),
+            deadline: params.deadline,
+            grace: params.grace,
+            stop_since: Mutex::new(None),
+            finished: AtomicUsize::new(0),
+            progress: Mutex::new(Some(farm::Progress::new(p.todo.len(), params.progress))),
+            ended: Mutex::new(Vec::new()),
+        };
+        state.write(&Entry::Run(RunRecord {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            time: journal::unix_now(),
+            cwd: p.cwd.clone(),
+            seed: params.seed,
+            source: params.source.clone(),
+            resumed: params.resume,
+            slots: slots.clone().unwrap_or_default(),
+            commands: params
+                .tasks
+                .iter()
+                .map(|t| (t.id, t.line, t.command.clone()))
+                .collect(),
+        }));
+        next = p
+            .todo
+            .iter()
+            .map(|(t, attempt)| Item {
+                id: t.id,
+                attempt: *attempt,
+                command: t.command.clone(),
+            })
+            .collect();
+        (state, p.skipped, p.possibly_run_partly)
+    });
+    let control = RunControl {
+        root: root_state.as_ref().map(|(s, ..)| s),
+        dog: &dog,
+    };
+    let commands: HashMap<u64, String> = root_state
+        .as_ref()
+        .map(|_| {
+            params
+                .tasks
+                .iter()
+                .map(|t| (t.id, t.command.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    // The first attempt of each task in this run: retries count from it.
+    let first_attempt: HashMap<u64, u32> = next.iter().map(|i| (i.id, i.attempt)).collect();
+    let mut not_started: Vec<u64> = Vec::new();
+    let cwd_path = PathBuf::from(&cwd);
+    loop {
+        // Every rank learns whether there is another round.
+        let more = collective::broadcast(comm, 0, root.then_some(&!next.is_empty()));
+        if !more {
+            break;
+        }
+        let items = std::mem::take(&mut next);
+        if let Some((state, ..)) = &root_state {
+            *state.items.lock().unwrap_or_else(|e| e.into_inner()) = items.clone();
+        }
+        let order: Vec<usize> = (0..items.len()).collect();
+        let rank = comm.rank();
+        let live = run_live(comm, &pool, &items, order, &control, |ctx, item: &Item| {
+            let mut env = vec![
+                ("SPMDKIT_TASK_ID", item.id.to_string()),
+                ("SPMDKIT_ATTEMPT", item.attempt.to_string()),
+                ("SPMDKIT_RANK", rank.to_string()),
+                ("SPMDKIT_SLOT", ctx.thread.to_string()),
+                ("SPMDKIT_NTASKS", ntasks.to_string()),
+                (
+                    "SPMDKIT_TASK_SEED",
+                    task_seed(params.seed, item.id).to_string(),
+                ),
+            ];
+            if let Some(c) = params.cpus_per_slot {
+                env.push(("OMP_NUM_THREADS", c.to_string()));
+            }
+            let spec = exec::Spec {
+                command: &item.command,
+                task: item.id,
+                attempt: item.attempt,
+                cwd: &cwd_path,
+                env,
+                timeout: params.timeout,
+            };
+            exec::run(&spec, &capture, &dog, rank, ctx.thread)
+        });
+        let Some(live) = live else { continue };
+        not_started.extend(live.not_started.iter().map(|&i| items[i].id));
+        // Retries: the failures of the kinds asked for, while attempts are left, unless stopped.
+        let stopped = control.root.is_some_and(|r| {
+            r.stop_since
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_some()
+        });
+        for r in &live.records {
+            let Ok(f) = &r.result else { continue };
+            let first = first_attempt.get(&f.task).copied().unwrap_or(f.attempt);
+            let retry = !stopped
+                && f.kind != EndKind::Ok
+                && params.retry_on.contains(&f.kind)
+                && f.attempt < first + params.retries;
+            if retry {
+                next.push(Item {
+                    id: f.task,
+                    attempt: f.attempt + 1,
+                    command: items[r.id].command.clone(),
+                });
+            }
+        }
+        next.sort_by_key(|i| i.id);
+    }
+    dog.close();
+    let orphans = exec::kill_orphans();
+    let _ = std::fs::remove_dir_all(&scratch);
+    if orphans > 0 {
+        crate::say(&format!(
+            "spmdkit run: rank {}: ended {orphans} process(es) that tasks left running outside \
+             their process group",
+            comm.rank()
+        ));
+    }
+    let Some((state, skipped, possibly_run_partly)) = root_state else {
+        return Ok(None);
+    };
+    let wall_s = started_at.elapsed().as_secs_f64();
+    if let Some(p) = state
+        .progress
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+    {
+        p.finish(state.finished.load(Ordering::Relaxed));
+    }
+    let sync = state
+        .writer
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .sync();
+    if let Err(e) = sync {
+        state
+            .failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(e.to_string());
+    }
+    let records = state.ended.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut last: HashMap<u64, &Finished> = HashMap::new();
+    for f in &records {
+        let keep = last.get(&f.task).is_none_or(|g| g.attempt < f.attempt);
+        if keep {
+            last.insert(f.task, f);
+        }
+    }
+    let mut interrupted: Vec<u64> = last
+        .values()
+        .filter(|f| f.kind == EndKind::Interrupted)
+        .map(|f| f.task)
+        .collect();
+    interrupted.sort();
+    let mut failed: Vec<FailedTask> = last
+        .values()
+        .filter(|f| f.kind != EndKind::Ok && f.kind != EndKind::Interrupted)
+        .map(|f| FailedTask {
+            task: f.task,
+            attempt: f.attempt,
+            kind: f.kind,
+            exit_code: f.exit_code,
+            signal: f.signal,
+            command: commands.get(&f.task).cloned().unwrap_or_default(),
+            stderr_tail: f.stderr_tail.clone(),
+        })
+        .collect();
+    failed.sort_by_key(|f| f.task);
+    not_started.sort();
+    let ok = last.values().filter(|f| f.kind == EndKind::Ok).count();
+    let slots = slots.unwrap_or_default();
+    let mut per_rank: Vec<RunLoad> = slots
+        .iter()
+        .enumerate()
+        .map(|(rank, &s)| RunLoad {
+            rank,
+            host: hosts.get(rank).cloned().unwrap_or_default(),
+            slots: s,
+            tasks: 0,
+            busy_s: 0.0,
+            idle_s: 0.0,
+        })
+        .collect();
+    for f in &records {
+        if let Some(load) = per_rank.get_mut(f.rank) {
+            load.tasks += 1;
+            load.busy_s += f.wall_s;
+        }
+    }
+    for load in &mut per_rank {
+        load.idle_s = (load.slots as f64 * wall_s - load.busy_s).max(0.0);
+    }
+    let stopped = state
+        .stop_since
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .map(|(_, why)| why.clone());
+    let failure = state
+        .failure
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let report = RunReport {
+        command: "run",
+        ranks: comm.size(),
+        slots,
+        journal: params.journal.display().to_string(),
+        tasks: params.tasks.len(),
+        skipped,
+        ran: records.len(),
+        ok,
+        failed,
+        interrupted,
+        not_started,
+        possibly_run_partly,
+        stopped: stopped.clone(),
+        wall_s,
+        tasks_per_s: if wall_s > 0.0 {
+            records.len() as f64 / wall_s
+        } else {
+            0.0
+        },
+        per_rank,
+        records,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    if let Some(f) = failure {
+        crate::say(&format!("spmdkit run: error: {f}"));
+    }
+    Ok(Some(report))
+}
+
+impl RunReport {
+    /// The error to exit with, if any: interrupted (resumable) when the run stopped before every
+    /// task ended, else failed when some task failed.
+    pub fn outcome(&self) -> Result<(), Error> {
+        let interrupted = self.not_started.len() + self.interrupted.len();
+        if interrupted > 0 {
+            return Err(Error::new(
+                Kind::Interrupted,
+                format!(
+                    "stopped ({}) with {interrupted} task(s) not done; resume with --resume {}",
+                    self.stopped.as_deref().unwrap_or("?"),
+                    self.journal
+                ),
+            ));
+        }
+        match self.failed.len() {
+            0 => Ok(()),
+            n => Err(Error::failed(format!(
+                "{n} of {} task(s) failed (see the report and the journal)",
+                self.tasks
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_seeds_depend_on_the_seed_and_the_id_only() {
+        assert_eq!(task_seed(1, 5), task_seed(1, 5));
+        assert_ne!(task_seed(1, 5), task_seed(1, 6));
+        assert_ne!(task_seed(1, 5), task_seed(2, 5));
+    }
+}
