@@ -10,7 +10,8 @@
 //! Every record is written with one `write(2)` as it happens, so a killed job loses none of what
 //! it wrote; it is made durable (`fdatasync`) at most every [`SYNC_INTERVAL`] and at the end, so
 //! throughput does not pay one sync per task. A torn last line (a crash in the middle of a write)
-//! is ignored when reading; a bad line anywhere else is an error.
+//! is ignored when reading and cut off when a resume appends; a bad line anywhere else is an
+//! error.
 
 use super::input::Task;
 use serde::{Deserialize, Serialize};
@@ -178,7 +179,7 @@ impl Writer {
         } else {
             options.create_new(true);
         }
-        let mut file = options.open(path).map_err(|e| match e.kind() {
+        let file = options.open(path).map_err(|e| match e.kind() {
             std::io::ErrorKind::AlreadyExists => bad(
                 "it exists: pass --resume with it to continue that run, or give another --journal"
                     .into(),
@@ -186,11 +187,17 @@ impl Writer {
             std::io::ErrorKind::NotFound if append => bad("there is no such file to resume".into()),
             _ => bad(format!("cannot open it for writing: {e}")),
         })?;
-        // A torn last line (a crash mid-write) must not swallow the next record.
+        // A torn last line (a crash mid-write) is cut off, so that it neither swallows the next
+        // record nor ends up in the middle of the journal.
         if append {
             let text = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
             if !text.is_empty() && !text.ends_with(b"\n") {
-                file.write_all(b"\n").map_err(|e| bad(e.to_string()))?;
+                let keep = text
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |at| at + 1);
+                file.set_len(keep as u64)
+                    .map_err(|e| bad(format!("cannot cut its torn last line: {e}")))?;
             }
         }
         Ok(Writer {
@@ -453,7 +460,7 @@ mod tests {
             (1, vec![1], false)
         );
         assert!(states[&("a".to_string(), 0)].ok);
-        // Appending after a torn line starts a new line.
+        // Appending after a torn line cuts it off first.
         let mut w = Writer::open(&p, true).unwrap();
         w.append(&finished(2, 1, EndKind::Exit)).unwrap();
         drop(w);
