@@ -235,6 +235,52 @@ fn batch_scripts_run_on_a_real_slurm_cluster() {
         "{csv}"
     );
 
+    // The command farm: every command runs, on both ranks' slots, and the journal says so; a
+    // second start of the same job (what a requeue does) resumes from the journal and runs
+    // nothing twice.
+    std::fs::write(
+        work.path("cmds.txt"),
+        (1..=12)
+            .map(|i| format!("echo {i} $SPMDKIT_RANK >> done.txt\n"))
+            .collect::<String>(),
+    )
+    .unwrap();
+    let journal = work.path("farm.journal");
+    let j = journal.to_str().unwrap();
+    let farm_env = [
+        ("SPMDKIT", bin),
+        ("TASKS", "cmds.txt"),
+        ("JOURNAL", j),
+        ("SPMDKIT_ARGS", "--json --quiet"),
+    ];
+    let job = cluster.run_job("slurm/run.sbatch", &work.0, &farm_env);
+    assert_ended(&job, "COMPLETED", "0:0");
+    let report: serde_json::Value =
+        serde_json::from_str(read(&work.0, format!("spmdkit-run-{}.out", job["id"])).trim())
+            .unwrap();
+    assert_eq!(
+        (report["ranks"].as_u64(), report["ok"].as_u64()),
+        (Some(2), Some(12)),
+        "{report}"
+    );
+    assert_eq!(
+        report["slots"],
+        serde_json::json!([2, 2]),
+        "slots from --cpus-per-task"
+    );
+    let job = cluster.run_job("slurm/run.sbatch", &work.0, &farm_env);
+    assert_ended(&job, "COMPLETED", "0:0");
+    let err = read(&work.0, format!("spmdkit-run-{}.err", job["id"]));
+    assert!(err.contains("resuming"), "{err}");
+    let again: serde_json::Value =
+        serde_json::from_str(read(&work.0, format!("spmdkit-run-{}.out", job["id"])).trim())
+            .unwrap();
+    assert_eq!(
+        (again["ran"].as_u64(), again["skipped"].as_u64()),
+        (Some(0), Some(12))
+    );
+    assert_eq!(read(&work.0, "done.txt".into()).lines().count(), 12);
+
     // Bad input fails the job with spmdkit's exit code, and nothing is written.
     let job = cluster.run_job(
         "slurm/sleep.sbatch",
