@@ -68,6 +68,9 @@ fn main() -> ExitCode {
                 } else {
                     report.to_human()
                 });
+                if let Some(target) = &config.output {
+                    io::write_run(&report, target).map_err(not_written)?;
+                }
                 report.outcome()
             }
             Command::Info(args) => {

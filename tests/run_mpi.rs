@@ -398,9 +398,25 @@ fn timeouts_retries_signals_double_forks_and_megabytes_are_recorded() {
             "exit",
             "--json",
             "--quiet",
+            "--output",
+            "kinds.h5",
         ],
     );
     run.assert_code(1);
+    // The HDF5 file has every attempt: 1 + 3 + 2 + 1 + 1 + 1.
+    let h5 = common::read_h5(&dir.path("kinds.h5"));
+    assert_eq!(h5["attrs"]["failed_count"], 3);
+    let kinds: Vec<&str> = h5["datasets"]["/tasks/kind"]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.len(), 9);
+    assert_eq!(
+        kinds.iter().copied().collect::<HashSet<_>>(),
+        HashSet::from(["timeout", "exit", "ok", "signal"])
+    );
     assert!(
         started.elapsed() < Duration::from_secs(15),
         "{:?}",

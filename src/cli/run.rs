@@ -99,6 +99,13 @@ pub struct FarmArgs {
         allow_hyphen_values = true
     )]
     pub seed: String,
+    /// Also write every attempt's record to this HDF5 file (one dataset per field, written
+    /// under a temporary name, then renamed).
+    #[arg(long, value_name = "FILE.h5")]
+    pub output: Option<PathBuf>,
+    /// Overwrite the --output file if it exists.
+    #[arg(long, requires = "output")]
+    pub force: bool,
     /// Rank 0 prints one JSON object on stdout and nothing else there.
     #[arg(long)]
     pub json: bool,
@@ -114,6 +121,8 @@ pub struct FarmConfig {
     pub params: RunParams,
     /// JSON instead of the human report.
     pub json: bool,
+    /// Where rank 0 writes the HDF5 file.
+    pub output: Option<crate::io::OutputTarget>,
 }
 
 fn seconds(option: &'static str, text: &str, zero_ok: bool) -> Result<Duration, ConfigError> {
@@ -257,6 +266,10 @@ impl FarmConfig {
                 progress: ProgressMode::choose(args.quiet, under_launcher),
             },
             json: args.json,
+            output: match (&args.output, is_root) {
+                (Some(path), true) => Some(crate::io::OutputTarget::check(path, args.force)?),
+                _ => None,
+            },
         })
     }
 }

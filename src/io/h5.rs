@@ -9,6 +9,7 @@
 //! with it.
 
 use crate::jobs::matrix::MatrixReport;
+use crate::jobs::run::RunReport;
 use crate::jobs::sleep::SleepReport;
 use hdf5::types::VarLenUnicode;
 use std::fs::OpenOptions;
@@ -349,6 +350,81 @@ pub fn write_sleep(report: &SleepReport, target: &OutputTarget) -> Result<(), Ou
         strings(
             "error",
             t.iter().map(|r| r.error.as_deref().unwrap_or("")).collect(),
+        )?;
+        Ok(())
+    })
+}
+
+/// Writes a `run` report: group `/tasks` with one 1-D dataset per field of every attempt's
+/// record (`task`, `attempt`, `rank`, `slot`, `kind`, `exit_code` and `signal` with -1 for none,
+/// `wall_s`, `user_s`, `sys_s`, `max_rss_kib`, `stdout_bytes`, `stderr_bytes`), in the order the
+/// attempts ended, and the run facts as attributes of `/`.
+///
+/// # Errors
+/// As [`OutputTarget::write_with`].
+pub fn write_run(report: &RunReport, target: &OutputTarget) -> Result<(), OutputError> {
+    target.write_with(|file| {
+        put_text_attr(file, "command", "run")?;
+        put_number_attr(file, "ranks", report.ranks as u64)?;
+        put_number_attr(file, "tasks", report.tasks as u64)?;
+        put_number_attr(file, "ok", report.ok as u64)?;
+        put_number_attr(file, "failed_count", report.failed.len() as u64)?;
+        put_number_attr(file, "skipped", report.skipped as u64)?;
+        put_number_attr(file, "wall_s", report.wall_s)?;
+        put_text_attr(file, "journal", &report.journal)?;
+        put_text_attr(file, "version", &report.version)?;
+        let tasks = file.create_group("tasks")?;
+        let r = &report.records;
+        let ints = |name: &str, values: Vec<i64>| -> hdf5::Result<()> {
+            tasks
+                .new_dataset_builder()
+                .with_data(&values[..])
+                .create(name)?;
+            Ok(())
+        };
+        let floats = |name: &str, values: Vec<f64>| -> hdf5::Result<()> {
+            tasks
+                .new_dataset_builder()
+                .with_data(&values[..])
+                .create(name)?;
+            Ok(())
+        };
+        ints("task", r.iter().map(|f| f.task as i64).collect())?;
+        ints("attempt", r.iter().map(|f| i64::from(f.attempt)).collect())?;
+        ints("rank", r.iter().map(|f| f.rank as i64).collect())?;
+        ints("slot", r.iter().map(|f| f.slot as i64).collect())?;
+        let kinds = r
+            .iter()
+            .map(|f| text(f.kind.name()))
+            .collect::<hdf5::Result<Vec<_>>>()?;
+        tasks
+            .new_dataset_builder()
+            .with_data(&kinds[..])
+            .create("kind")?;
+        ints(
+            "exit_code",
+            r.iter()
+                .map(|f| f.exit_code.map_or(-1, i64::from))
+                .collect(),
+        )?;
+        ints(
+            "signal",
+            r.iter().map(|f| f.signal.map_or(-1, i64::from)).collect(),
+        )?;
+        floats("wall_s", r.iter().map(|f| f.wall_s).collect())?;
+        floats("user_s", r.iter().map(|f| f.user_s).collect())?;
+        floats("sys_s", r.iter().map(|f| f.sys_s).collect())?;
+        ints(
+            "max_rss_kib",
+            r.iter().map(|f| f.max_rss_kib as i64).collect(),
+        )?;
+        ints(
+            "stdout_bytes",
+            r.iter().map(|f| f.stdout_bytes as i64).collect(),
+        )?;
+        ints(
+            "stderr_bytes",
+            r.iter().map(|f| f.stderr_bytes as i64).collect(),
         )?;
         Ok(())
     })

@@ -12,7 +12,8 @@ mod report;
 
 #[cfg(feature = "hdf5")]
 pub use h5::{
-    library_version as hdf5_version, write_matrix, write_sleep, OutputError, OutputTarget,
+    library_version as hdf5_version, write_matrix, write_run, write_sleep, OutputError,
+    OutputTarget,
 };
 /// The HDF5 crate spmdkit writes with (`hdf5-metno`), so programs use the same version.
 #[cfg(feature = "hdf5")]
