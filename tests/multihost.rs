@@ -157,6 +157,51 @@ fn info_sleep_and_matrix_across_three_hosts() {
     let report = sleep.json();
     common::check_report(&report, &common::CLASSIC, HOSTS, 6);
 
+    // run: the commands spread over the hosts, and each says the host it ran on.
+    let farm_dir = Scratch::new("multihost-farm");
+    let tasks = farm_dir.path("cmds.txt");
+    std::fs::write(&tasks, "sleep 0.2; hostname\n".repeat(12)).unwrap();
+    let journal = farm_dir.path("farm.journal");
+    let farm = hosts.mpirun(
+        &hostfile,
+        &[],
+        &[
+            "run",
+            "--tasks-file",
+            tasks.to_str().unwrap(),
+            "--journal",
+            journal.to_str().unwrap(),
+            "--slots",
+            "2",
+            "--json",
+            "--quiet",
+        ],
+    );
+    farm.assert_code(0);
+    let farm = farm.json();
+    assert_eq!(
+        (farm["ranks"].as_u64(), farm["ok"].as_u64()),
+        (Some(HOSTS as u64), Some(12))
+    );
+    let mut ran_on = std::collections::HashSet::new();
+    for r in farm["records"].as_array().unwrap() {
+        let host = r["stdout_tail"].as_str().unwrap().trim().to_string();
+        let rank = r["rank"].as_u64().unwrap() as usize;
+        assert_eq!(host, TestHosts::host(rank + 1), "{r}");
+        ran_on.insert(host);
+    }
+    assert_eq!(
+        ran_on.len(),
+        HOSTS,
+        "every host ran some commands: {ran_on:?}"
+    );
+    let journal_text = std::fs::read_to_string(&journal).unwrap();
+    for i in 1..=HOSTS {
+        let host = format!("\"host\":\"{}\"", TestHosts::host(i));
+        assert!(journal_text.contains(&host), "the journal names {host}");
+    }
+    farm_dir.done();
+
     // matrix: the partial sums cross the links, and the digest is the single-rank digest.
     let args = [
         "matrix", "--count", "6", "--size", "300", "--seed", "11", "--json",

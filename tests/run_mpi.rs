@@ -662,3 +662,134 @@ fn bad_input_is_refused_before_anything_runs() {
     }
     dir.done();
 }
+
+#[test]
+fn a_deadline_or_the_slurm_end_time_stops_the_run_resumably() {
+    let dir = Scratch::new("rundeadline");
+    std::fs::write(dir.path("t.txt"), "sleep 0.4\n".repeat(12)).unwrap();
+    let started = Instant::now();
+    let run = farm(
+        2,
+        &dir.0,
+        &[
+            "--tasks-file",
+            "t.txt",
+            "--slots",
+            "1",
+            "--deadline",
+            "+1.2",
+            "--grace",
+            "0.3",
+            "--journal",
+            "d.journal",
+            "--json",
+            "--quiet",
+        ],
+    );
+    run.assert_code(75);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    let report = run.json();
+    assert!(
+        report["stopped"].as_str().unwrap().contains("deadline"),
+        "{report}"
+    );
+    let left = report["not_started"].as_array().unwrap().len()
+        + report["interrupted"].as_array().unwrap().len();
+    assert!(left > 0, "{report}");
+    farm(
+        2,
+        &dir.0,
+        &[
+            "--tasks-file",
+            "t.txt",
+            "--slots",
+            "1",
+            "--resume",
+            "d.journal",
+            "--quiet",
+        ],
+    )
+    .assert_code(0);
+
+    // Under Slurm the job's end time is the deadline by default.
+    let end = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        + 1.2;
+    let mut cmd = Command::new(common::binary());
+    cmd.args([
+        "run",
+        "--tasks-file",
+        "t.txt",
+        "--slots",
+        "2",
+        "--grace",
+        "0.3",
+        "--journal",
+        "s.journal",
+        "--json",
+        "--quiet",
+    ])
+    .env("SLURM_JOB_END_TIME", format!("{end:.0}"))
+    .current_dir(&dir.0);
+    let run = run_bounded(cmd, HANG_LIMIT);
+    run.assert_code(75);
+    assert!(run.json()["stopped"].as_str().unwrap().contains("deadline"));
+    dir.done();
+}
+
+#[test]
+fn a_task_whose_known_duration_does_not_fit_before_the_deadline_is_not_started() {
+    let dir = Scratch::new("runfit");
+    std::fs::write(dir.path("t.txt"), "sleep 0.1\nsleep 2\nsleep 0.2\n").unwrap();
+    farm(
+        0,
+        &dir.0,
+        &[
+            "--tasks-file",
+            "t.txt",
+            "--slots",
+            "3",
+            "--journal",
+            "first.journal",
+            "--quiet",
+        ],
+    )
+    .assert_code(0);
+    let run = farm(
+        0,
+        &dir.0,
+        &[
+            "--tasks-file",
+            "t.txt",
+            "--slots",
+            "1",
+            "--journal",
+            "second.journal",
+            "--schedule",
+            "lpt",
+            "--costs-from",
+            "first.journal",
+            "--deadline",
+            "+1.5",
+            "--grace",
+            "0",
+            "--json",
+            "--quiet",
+        ],
+    );
+    run.assert_code(75);
+    let report = run.json();
+    assert_eq!(report["not_started"], serde_json::json!([2]), "{report}");
+    assert_eq!(report["ok"], 2);
+    assert!(report["stopped"]
+        .as_str()
+        .unwrap()
+        .contains("does not fit before the deadline"));
+    dir.done();
+}

@@ -30,6 +30,11 @@ pub trait Control<R>: Sync {
     /// Rank 0: a task has ended (its times are on rank 0's clock for its own slots and on the
     /// running rank's clock for the others until the end of the run, when they are shifted).
     fn finished(&self, _record: &Record<R>) {}
+    /// Rank 0, before task `id` is handed out: whether it may start now; a task refused here is
+    /// not started at all (it is named in [`LiveRun::not_started`]).
+    fn admit(&self, _id: usize) -> bool {
+        true
+    }
     /// Rank 0, polled often: whether to hand out no more tasks.
     fn stop(&self) -> bool {
         false
@@ -171,15 +176,21 @@ where
     F: Fn(Ctx, &T) -> R + Sync,
 {
     let cursor = Mutex::new(0usize);
+    let refused = Mutex::new(Vec::new());
     let stopped = AtomicBool::new(false);
     let take = || -> Option<usize> {
         if stopped.load(Ordering::SeqCst) {
             return None;
         }
         let mut next = cursor.lock().unwrap_or_else(|e| e.into_inner());
-        let id = order.get(*next).copied()?;
-        *next += 1;
-        Some(id)
+        while let Some(&id) = order.get(*next) {
+            *next += 1;
+            if control.admit(id) {
+                return Some(id);
+            }
+            refused.lock().unwrap_or_else(|e| e.into_inner()).push(id);
+        }
+        None
     };
     let records = Mutex::new(Vec::new());
     let keep = |r: Record<R>| {
@@ -284,7 +295,8 @@ where
         }
     });
     let next = *cursor.lock().unwrap_or_else(|e| e.into_inner());
-    let not_started = order[next.min(order.len())..].to_vec();
+    let mut not_started = refused.into_inner().unwrap_or_else(|e| e.into_inner());
+    not_started.extend_from_slice(&order[next.min(order.len())..]);
     (
         records.into_inner().unwrap_or_else(|e| e.into_inner()),
         not_started,

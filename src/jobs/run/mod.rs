@@ -84,6 +84,8 @@ struct Item {
     id: u64,
     attempt: u32,
     command: String,
+    /// Its duration in an earlier run (`--costs-from`), if known.
+    cost: Option<f64>,
 }
 
 /// A failed task in the report.
@@ -212,6 +214,7 @@ pub fn task_seed(seed: u64, id: u64) -> u64 {
 struct Plan {
     writer: journal::Writer,
     todo: Vec<(Task, u32)>,
+    costs: HashMap<u64, f64>,
     skipped: usize,
     possibly_run_partly: Vec<u64>,
     cwd: String,
@@ -292,8 +295,14 @@ fn plan(params: &RunParams) -> Result<Plan, Error> {
     } else {
         todo = params.tasks.iter().map(|t| (t.clone(), 1)).collect();
     }
+    let mut costs = HashMap::new();
     if let Order::Lpt(from) = &params.order {
         let (_, states) = journal::states(&journal::read(from)?);
+        for (task, key) in params.tasks.iter().zip(&keys) {
+            if let Some(wall) = states.get(key).and_then(|s| s.ok_wall_s) {
+                costs.insert(task.id, wall);
+            }
+        }
         let cost = |t: &Task, k: &(String, usize)| (states.get(k).and_then(|s| s.ok_wall_s), t.id);
         let by_key: HashMap<u64, (String, usize)> = params
             .tasks
@@ -317,6 +326,7 @@ fn plan(params: &RunParams) -> Result<Plan, Error> {
     Ok(Plan {
         writer,
         todo,
+        costs,
         skipped,
         possibly_run_partly,
         cwd,
@@ -335,6 +345,8 @@ struct Root<'a> {
     finished: AtomicUsize,
     progress: Mutex<Option<farm::Progress>>,
     ended: Mutex<Vec<Finished>>,
+    /// Tasks not started because their known duration does not fit before the deadline.
+    too_long: Mutex<Vec<u64>>,
 }
 
 /// The control of a round, on every rank.
@@ -380,6 +392,24 @@ impl Root<'_> {
 }
 
 impl Control<Finished> for RunControl<'_> {
+    fn admit(&self, id: usize) -> bool {
+        let Some(root) = self.root else { return true };
+        let (Some(deadline), (task, Some(cost))) = (root.deadline, {
+            let items = root.items.lock().unwrap_or_else(|e| e.into_inner());
+            (items[id].id, items[id].cost)
+        }) else {
+            return true;
+        };
+        let fits = journal::unix_now() + cost <= deadline;
+        if !fits {
+            root.too_long
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(task);
+        }
+        fits
+    }
+
     fn started(&self, id: usize, rank: usize, slot: usize) {
         let Some(root) = self.root else { return };
         let (task, attempt) = {
@@ -519,6 +549,7 @@ pub fn run<C: Comm + ?Sized>(comm: &C, params: &RunParams) -> Result<Option<RunR
             finished: AtomicUsize::new(0),
             progress: Mutex::new(Some(farm::Progress::new(p.todo.len(), params.progress))),
             ended: Mutex::new(Vec::new()),
+            too_long: Mutex::new(Vec::new()),
         };
         state.write(&Entry::Run(RunRecord {
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -541,6 +572,7 @@ pub fn run<C: Comm + ?Sized>(comm: &C, params: &RunParams) -> Result<Option<RunR
                 id: t.id,
                 attempt: *attempt,
                 command: t.command.clone(),
+                cost: p.costs.get(&t.id).copied(),
             })
             .collect();
         (state, p.skipped, p.possibly_run_partly)
@@ -621,6 +653,7 @@ pub fn run<C: Comm + ?Sized>(comm: &C, params: &RunParams) -> Result<Option<RunR
                     id: f.task,
                     attempt: f.attempt + 1,
                     command: items[r.id].command.clone(),
+                    cost: items[r.id].cost,
                 });
             }
         }
@@ -712,12 +745,26 @@ pub fn run<C: Comm + ?Sized>(comm: &C, params: &RunParams) -> Result<Option<RunR
     for load in &mut per_rank {
         load.idle_s = (load.slots as f64 * wall_s - load.busy_s).max(0.0);
     }
+    let too_long = state
+        .too_long
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     let stopped = state
         .stop_since
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .as_ref()
-        .map(|(_, why)| why.clone());
+        .map(|(_, why)| why.clone())
+        .or_else(|| {
+            (!too_long.is_empty()).then(|| {
+                format!(
+                    "{} task(s) not started: their duration in --costs-from does not fit before \
+                     the deadline",
+                    too_long.len()
+                )
+            })
+        });
     let failure = state
         .failure
         .lock()
