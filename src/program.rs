@@ -10,7 +10,9 @@ use std::process::ExitCode;
 impl World {
     /// Runs `main` as the body of an SPMD program and returns the process's exit code.
     ///
-    /// It does what every spmdkit program needs around its work:
+    /// It does what every spmdkit program needs around its work (and, started with
+    /// [`REAPER_VAR`](crate::jobs::run::REAPER_VAR) set, is instead the guardian of a rank's
+    /// commands in [`jobs::run`](crate::jobs::run)):
     /// 1. joins the job ([`World::init`]): MPI under a launcher, one in-process rank otherwise;
     /// 2. checks that every rank runs the same build with the same arguments
     ///    ([`same_command`]);
@@ -48,6 +50,10 @@ impl World {
     where
         F: FnOnce(&dyn Comm) -> Result<(), Error>,
     {
+        // The guardian of a rank's commands in `spmdkit run` is this same program, restarted.
+        if std::env::var_os(crate::jobs::run::REAPER_VAR).is_some() {
+            return crate::jobs::run::reaper_main();
+        }
         let name = program_name();
         quiet_task_panics();
         let world = match World::init() {

@@ -793,3 +793,61 @@ fn a_task_whose_known_duration_does_not_fit_before_the_deadline_is_not_started()
         .contains("does not fit before the deadline"));
     dir.done();
 }
+
+fn processes_with_args(args: &str) -> usize {
+    let ps = Command::new("ps").args(["-eo", "args"]).output().unwrap();
+    String::from_utf8_lossy(&ps.stdout)
+        .lines()
+        .filter(|l| l.trim() == args)
+        .count()
+}
+
+fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "{what} within {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn no_command_outlives_a_killed_rank_or_a_terminated_launcher() {
+    for (case, how) in ["kill -9 of a rank", "SIGTERM to mpirun"]
+        .iter()
+        .enumerate()
+    {
+        let dir = Scratch::new("runorphans");
+        let marker = format!("sleep 41.{case}7");
+        std::fs::write(dir.path("t.txt"), format!("{marker}\n").repeat(8)).unwrap();
+        let mut child = start_killable(
+            &dir.0,
+            &["--tasks-file", "t.txt", "--slots", "2", "--quiet"],
+        );
+        wait_until(Duration::from_secs(20), "four commands running", || {
+            processes_with_args(&marker) >= 4
+        });
+        if case == 0 {
+            let rank = descendants(child.id())
+                .into_iter()
+                .find(|p| {
+                    std::fs::read(format!("/proc/{p}/cmdline"))
+                        .is_ok_and(|c| String::from_utf8_lossy(&c).contains("--tasks-file"))
+                })
+                .expect("a rank of the job");
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe { libc::kill(rank as i32, libc::SIGKILL) };
+        } else {
+            // SAFETY: as above.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        }
+        wait_until(Duration::from_secs(40), "the job ended", || {
+            child.try_wait().unwrap().is_some()
+        });
+        wait_until(
+            Duration::from_secs(10),
+            &format!("no command left after {how}"),
+            || processes_with_args(&marker) == 0,
+        );
+        dir.done();
+    }
+}

@@ -418,21 +418,21 @@ mod tests {
 
     impl Control<u64> for Journal {
         fn started(&self, id: usize, rank: usize, slot: usize) {
-            let finished = self.finished.lock().unwrap();
-            assert!(
-                !finished.contains(&id),
-                "task {id} started after it finished"
-            );
+            // One lock at a time: `finished` takes them in the other order.
+            let done = self.finished.lock().unwrap().contains(&id);
+            assert!(!done, "task {id} started after it finished");
             self.started.lock().unwrap().push((id, rank, slot));
         }
         fn finished(&self, r: &Record<u64>) {
-            let started = self.started.lock().unwrap();
+            let known = self
+                .started
+                .lock()
+                .unwrap()
+                .contains(&(r.id, r.rank, r.thread));
             assert!(
-                started.contains(&(r.id, r.rank, r.thread)),
+                known,
                 "task {} finished on rank {} slot {} without a start",
-                r.id,
-                r.rank,
-                r.thread
+                r.id, r.rank, r.thread
             );
             self.finished.lock().unwrap().insert(r.id);
         }

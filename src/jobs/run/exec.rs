@@ -195,6 +195,120 @@ pub(super) fn kill_orphans() -> usize {
     killed
 }
 
+/// The variable that starts a program as the guardian of a rank's commands instead of as itself
+/// ([`World::run`](crate::World::run) checks it first).
+pub const REAPER_VAR: &str = "SPMDKIT_RUN_REAPER";
+
+/// A guardian process that ends the process group of every command still running when this
+/// rank dies, however it dies (kill -9, a node's processes killed, the launcher killed): the rank
+/// tells it each group it starts and ends through a pipe; when the pipe closes without a
+/// goodbye, it kills every group left. It runs in a process group of its own, so the signals a
+/// launcher sends to the rank's group do not reach it.
+pub(super) struct Reaper {
+    pipe: Mutex<Option<std::process::ChildStdin>>,
+    child: Mutex<Option<std::process::Child>>,
+}
+
+impl Reaper {
+    /// Starts the guardian (this same executable, with [`REAPER_VAR`] set). `None` if it cannot
+    /// start: the run goes on without it.
+    pub(super) fn start() -> Reaper {
+        let spawned = std::env::current_exe().and_then(|exe| {
+            Command::new(exe)
+                .env(REAPER_VAR, "1")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .process_group(0)
+                .spawn()
+        });
+        match spawned {
+            Ok(mut child) => Reaper {
+                pipe: Mutex::new(child.stdin.take()),
+                child: Mutex::new(Some(child)),
+            },
+            Err(e) => {
+                crate::say(&format!(
+                    "spmdkit run: warning: no guardian for the commands of this rank ({e}); if \
+                     the rank is killed, its running commands may outlive it"
+                ));
+                Reaper {
+                    pipe: Mutex::new(None),
+                    child: Mutex::new(None),
+                }
+            }
+        }
+    }
+
+    /// No guardian (unit tests, whose executable is not a program of [`World::run`](crate::World::run)).
+    #[cfg(test)]
+    pub(super) fn disabled() -> Reaper {
+        Reaper {
+            pipe: Mutex::new(None),
+            child: Mutex::new(None),
+        }
+    }
+
+    fn tell(&self, line: String) {
+        use std::io::Write;
+        if let Some(pipe) = self.pipe.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            let _ = pipe.write_all(line.as_bytes());
+        }
+    }
+
+    fn watch(&self, pgid: i32) {
+        self.tell(format!("+{pgid}\n"));
+    }
+
+    fn forget(&self, pgid: i32) {
+        self.tell(format!("-{pgid}\n"));
+    }
+
+    /// The run is over: the guardian leaves without killing anything.
+    pub(super) fn close(&self) {
+        self.tell("bye\n".into());
+        self.pipe.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(mut child) = self.child.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The guardian's life (called by [`World::run`](crate::World::run) when [`REAPER_VAR`] is set): read `+pgid` / `-pgid` lines from stdin; at `bye`, leave; at the end of
+/// stdin without `bye` (the rank died), SIGKILL every group still listed.
+pub fn reaper_main() -> std::process::ExitCode {
+    use std::io::BufRead;
+    for signal in [
+        libc::SIGTERM,
+        libc::SIGINT,
+        libc::SIGUSR1,
+        libc::SIGHUP,
+        libc::SIGPIPE,
+    ] {
+        // SAFETY: ignoring a signal has no memory-safety preconditions.
+        unsafe {
+            libc::signal(signal, libc::SIG_IGN);
+        }
+    }
+    let mut groups = std::collections::HashSet::new();
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        match line.split_at_checked(1) {
+            Some(("+", g)) => {
+                groups.insert(g.parse::<i32>().unwrap_or(0));
+            }
+            Some(("-", g)) => {
+                groups.remove(&g.parse::<i32>().unwrap_or(0));
+            }
+            _ if line == "bye" => return std::process::ExitCode::SUCCESS,
+            _ => {}
+        }
+    }
+    for g in groups.into_iter().filter(|&g| g > 0) {
+        signal_group(g, libc::SIGKILL);
+    }
+    std::process::ExitCode::SUCCESS
+}
+
 /// Where one task's output goes.
 pub(super) struct Capture {
     /// A directory for this rank's temporary output files.
@@ -242,6 +356,7 @@ pub(super) fn run(
     spec: &Spec<'_>,
     capture: &Capture,
     dog: &Watchdog,
+    reaper: &Reaper,
     rank: usize,
     slot: usize,
 ) -> Finished {
@@ -306,6 +421,7 @@ pub(super) fn run(
         Err(e) => return failed(format!("spmdkit: cannot start /bin/sh: {e}")),
     };
     let pid = child.id() as i32;
+    reaper.watch(pid);
     dog.add(pid, spec.timeout);
     let mut status = 0;
     // SAFETY: an all-zero rusage is a valid value for wait4 to overwrite.
@@ -321,6 +437,7 @@ pub(super) fn run(
     let wall_s = started.elapsed().as_secs_f64();
     // The command has ended; whatever it left running in its group goes with it.
     signal_group(pid, libc::SIGKILL);
+    reaper.forget(pid);
     let ended_by_us = dog.remove(pid);
     drop(child);
     let (stdout_bytes, stdout_tail) = tail(&out_tmp);
@@ -408,15 +525,30 @@ mod tests {
             ),
             &capture,
             &dog,
+            &Reaper::disabled(),
             0,
             0,
         );
         assert_eq!(ok.kind, EndKind::Ok);
         assert_eq!(ok.stdout_tail, "out 7\nno-stdin\n");
         assert_eq!((ok.stderr_tail.as_str(), ok.stderr_bytes), ("err\n", 4));
-        let exit = run(&spec("exit 3", &d, None), &capture, &dog, 0, 0);
+        let exit = run(
+            &spec("exit 3", &d, None),
+            &capture,
+            &dog,
+            &Reaper::disabled(),
+            0,
+            0,
+        );
         assert_eq!((exit.kind, exit.exit_code), (EndKind::Exit, Some(3)));
-        let sig = run(&spec("kill -9 $$", &d, None), &capture, &dog, 0, 0);
+        let sig = run(
+            &spec("kill -9 $$", &d, None),
+            &capture,
+            &dog,
+            &Reaper::disabled(),
+            0,
+            0,
+        );
         assert_eq!(
             (sig.kind, sig.exit_code, sig.signal),
             (EndKind::Signal, None, Some(9))
@@ -425,6 +557,7 @@ mod tests {
             &spec("head -c 3000000 /dev/zero | tr '\\0' x", &d, None),
             &capture,
             &dog,
+            &Reaper::disabled(),
             0,
             0,
         );
@@ -455,6 +588,7 @@ mod tests {
             ),
             &capture,
             &dog,
+            &Reaper::disabled(),
             0,
             0,
         );
@@ -465,6 +599,7 @@ mod tests {
             &spec("sleep 30 & echo started", &d, None),
             &capture,
             &dog,
+            &Reaper::disabled(),
             0,
             0,
         );
@@ -488,7 +623,14 @@ mod tests {
             scratch: d.clone(),
             keep_in: Some(d.join("out")),
         };
-        run(&spec("echo kept", &d, None), &capture, &dog, 0, 0);
+        run(
+            &spec("echo kept", &d, None),
+            &capture,
+            &dog,
+            &Reaper::disabled(),
+            0,
+            0,
+        );
         assert_eq!(
             std::fs::read_to_string(d.join("out/007/7.1.out")).unwrap(),
             "kept\n"

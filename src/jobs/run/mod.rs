@@ -11,6 +11,8 @@ mod exec;
 pub mod input;
 pub mod journal;
 
+pub use exec::{reaper_main, REAPER_VAR};
+
 use crate::collective;
 use crate::comm::{host_name, Comm};
 use crate::farm::{self, run_live, Control, ProgressMode, Record};
@@ -516,6 +518,7 @@ pub fn run<C: Comm + ?Sized>(comm: &C, params: &RunParams) -> Result<Option<RunR
     let pool = agree(comm, farm::pool(params.slots))?;
     catch_stop_signals();
     exec::become_subreaper();
+    let reaper = exec::Reaper::start();
     let scratch = std::env::temp_dir().join(format!(
         "spmdkit-run-{}-{}",
         std::process::id(),
@@ -630,7 +633,7 @@ pub fn run<C: Comm + ?Sized>(comm: &C, params: &RunParams) -> Result<Option<RunR
                 env,
                 timeout: params.timeout,
             };
-            exec::run(&spec, &capture, &dog, rank, ctx.thread)
+            exec::run(&spec, &capture, &dog, &reaper, rank, ctx.thread)
         });
         let Some(live) = live else { continue };
         not_started.extend(live.not_started.iter().map(|&i| items[i].id));
@@ -660,6 +663,7 @@ pub fn run<C: Comm + ?Sized>(comm: &C, params: &RunParams) -> Result<Option<RunR
         next.sort_by_key(|i| i.id);
     }
     dog.close();
+    reaper.close();
     let orphans = exec::kill_orphans();
     let _ = std::fs::remove_dir_all(&scratch);
     if orphans > 0 {
