@@ -3,7 +3,7 @@
 use clap::{ColorChoice, CommandFactory, FromArgMatches};
 use spmdkit::cli::{Cli, Command, FarmConfig, MatrixConfig, SleepConfig};
 use spmdkit::comm::threads_here;
-use spmdkit::io::{self, OutputTarget};
+use spmdkit::io::{self, OutputTarget, Render};
 use spmdkit::{agree, jobs, Comm, Error, Kind, World};
 use std::process::ExitCode;
 
@@ -21,11 +21,7 @@ fn main() -> ExitCode {
                 let Some(report) = jobs::sleep::run(comm, &config.params)? else {
                     return Ok(());
                 };
-                print(if config.json {
-                    report.to_json()
-                } else {
-                    report.to_human()
-                });
+                print(report.render(config.json));
                 if let Some(target) = &config.output {
                     io::write_sleep(&report, target).map_err(not_written)?;
                 }
@@ -47,11 +43,7 @@ fn main() -> ExitCode {
                     return Ok(());
                 };
                 let report = &outcome.report;
-                print(if config.json {
-                    report.to_json()
-                } else {
-                    report.to_human()
-                });
+                print(report.render(config.json));
                 if let Some(target) = &config.output {
                     io::write_matrix(report, &outcome.result, target, config.save_inputs)
                         .map_err(not_written)?;
@@ -63,11 +55,7 @@ fn main() -> ExitCode {
                 let Some(report) = jobs::run::run(comm, &config.params)? else {
                     return Ok(());
                 };
-                print(if config.json {
-                    report.to_json()
-                } else {
-                    report.to_human()
-                });
+                print(report.render(config.json));
                 if let Some(target) = &config.output {
                     io::write_run(&report, target).map_err(not_written)?;
                 }
@@ -76,11 +64,7 @@ fn main() -> ExitCode {
             Command::Info(args) => {
                 let threads = agree(comm, threads_here(args.threads.as_deref()))?;
                 if let Some(report) = jobs::info::run(comm, threads, &io::hdf5_version()) {
-                    print(if args.json {
-                        report.to_json()
-                    } else {
-                        report.to_human()
-                    });
+                    print(report.render(args.json));
                 }
                 Ok(())
             }

@@ -18,7 +18,7 @@ pub use h5::{
 /// The HDF5 crate spmdkit writes with (`hdf5-metno`), so programs use the same version.
 #[cfg(feature = "hdf5")]
 pub use hdf5;
-pub use report::HUMAN_TASK_ROWS;
+pub use report::{Render, HUMAN_TASK_ROWS};
 
 /// The HDF5 library's version, or `none` in a build without the `hdf5` feature.
 pub fn hdf5_version_or_none() -> String {

@@ -9,17 +9,33 @@ use crate::jobs::run::RunReport;
 use crate::jobs::sleep::SleepReport;
 use std::fmt::Write as _;
 
+/// A report that rank 0 prints: a human table, or one JSON object.
+pub trait Render {
+    /// The JSON object, one line.
+    fn to_json(&self) -> String;
+    /// The human report.
+    fn to_human(&self) -> String;
+    /// [`Render::to_json`] when `json`, else [`Render::to_human`].
+    fn render(&self, json: bool) -> String {
+        if json {
+            self.to_json()
+        } else {
+            self.to_human()
+        }
+    }
+}
+
 /// How many task rows the human report shows before summarising the rest.
 pub const HUMAN_TASK_ROWS: usize = 40;
 
-impl SleepReport {
+impl Render for SleepReport {
     /// The JSON object, one line.
-    pub fn to_json(&self) -> String {
+    fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a report always serialises")
     }
 
     /// The human report.
-    pub fn to_human(&self) -> String {
+    fn to_human(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(
             s,
@@ -119,14 +135,14 @@ impl SleepReport {
     }
 }
 
-impl MatrixReport {
+impl Render for MatrixReport {
     /// The JSON object, one line.
-    pub fn to_json(&self) -> String {
+    fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a report always serialises")
     }
 
     /// The human report.
-    pub fn to_human(&self) -> String {
+    fn to_human(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(
             s,
@@ -171,14 +187,14 @@ impl MatrixReport {
     }
 }
 
-impl InfoReport {
+impl Render for InfoReport {
     /// The JSON object, one line.
-    pub fn to_json(&self) -> String {
+    fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a report always serialises")
     }
 
     /// The human report.
-    pub fn to_human(&self) -> String {
+    fn to_human(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "spmdkit {}", self.version);
         let _ = writeln!(s, "  backend        {}", self.backend);
@@ -209,14 +225,14 @@ impl InfoReport {
     }
 }
 
-impl RunReport {
+impl Render for RunReport {
     /// The JSON object, one line.
-    pub fn to_json(&self) -> String {
+    fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a report always serialises")
     }
 
     /// The human report.
-    pub fn to_human(&self) -> String {
+    fn to_human(&self) -> String {
         let mut s = String::new();
         let slots: usize = self.slots.iter().sum();
         let _ = writeln!(

@@ -29,7 +29,8 @@ pub const CHUNK: usize = 16 * 1024;
 /// Values per work item of the parallel element-wise add.
 const ADD_CHUNK: usize = 64 * 1024;
 
-fn splitmix64(mut x: u64) -> u64 {
+/// SplitMix64's output function: a well-mixed 64-bit value for each input.
+pub(crate) fn splitmix64(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
     let mut z = x;
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

@@ -199,16 +199,9 @@ fn signal_name(signal: i32) -> &'static str {
     }
 }
 
-fn splitmix64(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = x;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 /// `SPMDKIT_TASK_SEED` of task `id` under `seed`: the same whatever ranks and slots run it.
 pub fn task_seed(seed: u64, id: u64) -> u64 {
+    use crate::kernels::splitmix64;
     splitmix64(seed ^ splitmix64(id))
 }
 
