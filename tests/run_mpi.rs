@@ -851,3 +851,39 @@ fn no_command_outlives_a_killed_rank_or_a_terminated_launcher() {
         dir.done();
     }
 }
+
+#[test]
+fn a_resume_skips_failed_tasks_unless_retry_failed() {
+    let dir = Scratch::new("runretryfailed");
+    std::fs::write(dir.path("t.txt"), "echo ok\nexit 3\n").unwrap();
+    farm(1, &dir.0, &["--tasks-file", "t.txt", "--quiet"]).assert_code(1);
+    let args = [
+        "--tasks-file",
+        "t.txt",
+        "--resume",
+        "spmdkit-run.journal",
+        "--json",
+        "--quiet",
+    ];
+    // The failure is on record: by default it is not run again, and the run still says it failed.
+    let again = farm(1, &dir.0, &args);
+    assert_eq!(
+        (
+            again.json()["ran"].as_u64(),
+            again.json()["skipped"].as_u64()
+        ),
+        (Some(0), Some(2))
+    );
+    let mut with_retry = args.to_vec();
+    with_retry.push("--retry-failed");
+    let retried = farm(1, &dir.0, &with_retry);
+    retried.assert_code(1);
+    let report = retried.json();
+    assert_eq!(
+        (report["ran"].as_u64(), report["skipped"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(report["failed"][0]["task"], 2);
+    assert_eq!(report["failed"][0]["attempt"], 2, "the next attempt number");
+    dir.done();
+}
