@@ -36,7 +36,8 @@ Examples:
 
 Started without a launcher, spmdkit runs as a single rank without starting MPI.
 Exit codes: 0 success; 2 bad usage or bad input (nothing computed, nothing written);
-1 a failure while running (a task failed, a rank died, I/O failed).";
+1 a failure while running (a task failed, a rank died, I/O failed); 75 `run` was stopped by a
+signal or its deadline and can be resumed.";
 
 /// spmdkit: SPMD compute on MPI.
 ///
