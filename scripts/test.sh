@@ -22,11 +22,12 @@ cargo test --release --features blas --lib matrix::
 step "the library without default features: no clap, HDF5, plotters, indicatif or anyhow"
 forbidden=$(cargo tree --no-default-features -e normal --prefix none | grep -E '^(clap|hdf5|plotters|indicatif|anyhow) ' || true)
 if [ -n "$forbidden" ]; then echo "a default-features-off build pulls in: $forbidden"; exit 1; fi
-CARGO_TARGET_DIR=target-nodef cargo build --release --no-default-features --examples
+# The same target directory: cargo keeps each feature set's artifacts apart and reuses the rest.
+cargo build --release --no-default-features --examples
 cp Cargo.lock tests/user-crate/Cargo.lock
-CARGO_TARGET_DIR=target-nodef cargo build --release --manifest-path tests/user-crate/Cargo.toml
+CARGO_TARGET_DIR=$PWD/target cargo build --release --manifest-path tests/user-crate/Cargo.toml
 for np in 1 3; do
-    out=$(timeout 60 mpirun --oversubscribe --bind-to none -np $np target-nodef/release/spmdkit-user)
+    out=$(timeout 60 mpirun --oversubscribe --bind-to none -np $np target/release/spmdkit-user)
     echo "$out"
     [ "$out" = "sum of squares 328350 on $np ranks" ] || { echo "unexpected output"; exit 1; }
 done
