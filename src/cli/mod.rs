@@ -232,9 +232,9 @@ pub enum ConfigError {
         /// The operating system's reason or what is wrong with the content.
         why: String,
     },
-    /// A matrix run parameter is out of range.
+    /// An option's value is not acceptable (`matrix` and `run` options).
     #[error("{option} {value}: {why}")]
-    Matrix {
+    Value {
         /// The option.
         option: &'static str,
         /// The value as given.
@@ -412,7 +412,7 @@ impl MatrixConfig {
     /// # Errors
     /// The first bad value found.
     pub fn from_args(args: &MatrixArgs, is_root: bool) -> Result<Self, ConfigError> {
-        let bad = |option: &'static str, value: &str, why: &str| ConfigError::Matrix {
+        let bad = |option: &'static str, value: &str, why: &str| ConfigError::Value {
             option,
             value: value.to_string(),
             why: why.to_string(),

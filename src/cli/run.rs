@@ -126,7 +126,7 @@ pub struct FarmConfig {
 }
 
 fn seconds(option: &'static str, text: &str, zero_ok: bool) -> Result<Duration, ConfigError> {
-    let bad = |why: &str| ConfigError::Matrix {
+    let bad = |why: &str| ConfigError::Value {
         option,
         value: text.to_string(),
         why: why.to_string(),
@@ -150,7 +150,7 @@ fn count(option: &'static str, text: &str, min: u64, max: u64) -> Result<u64, Co
         .parse::<u64>()
         .ok()
         .filter(|n| (min..=max).contains(n))
-        .ok_or_else(|| ConfigError::Matrix {
+        .ok_or_else(|| ConfigError::Value {
             option,
             value: text.to_string(),
             why: format!("expected a whole number from {min} to {max}"),
@@ -180,7 +180,7 @@ impl FarmConfig {
         let order =
             match (args.schedule.as_str(), &args.costs_from) {
                 ("lpt", Some(j)) => Order::Lpt(j.clone()),
-                ("lpt", None) => return Err(ConfigError::Matrix {
+                ("lpt", None) => return Err(ConfigError::Value {
                     option: "--schedule",
                     value: "lpt".into(),
                     why:
@@ -188,7 +188,7 @@ impl FarmConfig {
                             .into(),
                 }),
                 (_, Some(_)) => {
-                    return Err(ConfigError::Matrix {
+                    return Err(ConfigError::Value {
                         option: "--costs-from",
                         value: args
                             .costs_from
@@ -207,7 +207,7 @@ impl FarmConfig {
                 "exit" => Ok(EndKind::Exit),
                 "signal" => Ok(EndKind::Signal),
                 "timeout" => Ok(EndKind::Timeout),
-                other => Err(ConfigError::Matrix {
+                other => Err(ConfigError::Value {
                     option: "--retry-on",
                     value: other.to_string(),
                     why: "expected kinds among exit, signal, timeout".into(),
@@ -284,7 +284,7 @@ fn deadline(text: &str, origin: &'static str) -> Result<f64, ConfigError> {
             .parse::<f64>()
             .ok()
             .filter(|v| v.is_finite() && *v > 0.0)
-            .ok_or_else(|| ConfigError::Matrix {
+            .ok_or_else(|| ConfigError::Value {
                 option: origin,
                 value: text.to_string(),
                 why: "expected Unix seconds, or +SECONDS from now".into(),

@@ -164,6 +164,9 @@ pub struct RunReport {
     pub per_rank: Vec<RunLoad>,
     /// Every attempt run now, in the order they ended.
     pub records: Vec<Finished>,
+    /// Why the journal could not be written or synced, if it could not (the run then stopped,
+    /// and the journal may not hold everything that happened).
+    pub journal_error: Option<String>,
     /// spmdkit's version.
     pub version: String,
 }
@@ -669,7 +672,43 @@ pub fn run<C: Comm + ?Sized>(comm: &C, params: &RunParams) -> Result<Option<RunR
     let Some((state, skipped, possibly_run_partly)) = root_state else {
         return Ok(None);
     };
-    let wall_s = started_at.elapsed().as_secs_f64();
+    let facts = Facts {
+        ranks: comm.size(),
+        slots: slots.unwrap_or_default(),
+        hosts: &hosts,
+        wall_s: started_at.elapsed().as_secs_f64(),
+        skipped,
+        possibly_run_partly,
+        not_started,
+        commands: &commands,
+    };
+    Ok(Some(report(state, params, facts)))
+}
+
+/// What rank 0 knows at the end besides the records.
+struct Facts<'a> {
+    ranks: usize,
+    slots: Vec<usize>,
+    hosts: &'a [String],
+    wall_s: f64,
+    skipped: usize,
+    possibly_run_partly: Vec<u64>,
+    not_started: Vec<u64>,
+    commands: &'a HashMap<u64, String>,
+}
+
+/// Rank 0 closes the journal (a last sync) and builds the report.
+fn report(state: Root<'_>, params: &RunParams, facts: Facts<'_>) -> RunReport {
+    let Facts {
+        ranks,
+        slots,
+        hosts,
+        wall_s,
+        skipped,
+        possibly_run_partly,
+        mut not_started,
+        commands,
+    } = facts;
     if let Some(p) = state
         .progress
         .lock()
@@ -720,7 +759,6 @@ pub fn run<C: Comm + ?Sized>(comm: &C, params: &RunParams) -> Result<Option<RunR
     failed.sort_by_key(|f| f.task);
     not_started.sort();
     let ok = last.values().filter(|f| f.kind == EndKind::Ok).count();
-    let slots = slots.unwrap_or_default();
     let mut per_rank: Vec<RunLoad> = slots
         .iter()
         .enumerate()
@@ -767,9 +805,12 @@ pub fn run<C: Comm + ?Sized>(comm: &C, params: &RunParams) -> Result<Option<RunR
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    let report = RunReport {
+    if let Some(f) = &failure {
+        crate::say(&format!("spmdkit run: error: {f}"));
+    }
+    RunReport {
         command: "run",
-        ranks: comm.size(),
+        ranks,
         slots,
         journal: params.journal.display().to_string(),
         tasks: params.tasks.len(),
@@ -789,18 +830,20 @@ pub fn run<C: Comm + ?Sized>(comm: &C, params: &RunParams) -> Result<Option<RunR
         },
         per_rank,
         records,
+        journal_error: failure,
         version: env!("CARGO_PKG_VERSION").to_string(),
-    };
-    if let Some(f) = failure {
-        crate::say(&format!("spmdkit run: error: {f}"));
     }
-    Ok(Some(report))
 }
 
 impl RunReport {
-    /// The error to exit with, if any: interrupted (resumable) when the run stopped before every
-    /// task ended, else failed when some task failed.
+    /// The error to exit with, if any: failed when the journal failed; interrupted (resumable)
+    /// when the run stopped before every task ended; failed when some task failed.
     pub fn outcome(&self) -> Result<(), Error> {
+        if let Some(e) = &self.journal_error {
+            return Err(Error::failed(format!(
+                "the journal failed ({e}); what ran after that is not on record"
+            )));
+        }
         let interrupted = self.not_started.len() + self.interrupted.len();
         if interrupted > 0 {
             return Err(Error::new(
