@@ -523,10 +523,12 @@ pub fn run<C: Comm + ?Sized>(comm: &C, params: &RunParams) -> Result<Option<RunR
     let made = std::fs::create_dir_all(&scratch)
         .map_err(|e| Error::failed(format!("cannot create '{}': {e}", scratch.display())));
     agree(comm, made)?;
-    let hosts = collective::gather(comm, 0, &host_name());
-    let cwd: String = collective::broadcast(comm, 0, plan.as_ref().map(|p| &p.cwd));
-    let slots = collective::gather(comm, 0, &params.slots);
-    let ntasks: usize = collective::broadcast(comm, 0, root.then_some(&params.tasks.len()));
+    // One gather of what each rank is, one broadcast of what rank 0 decided.
+    let ranks = collective::gather(comm, 0, &(host_name(), params.slots));
+    let (hosts, slots): (Option<Vec<String>>, Option<Vec<usize>>) =
+        ranks.map(|r| r.into_iter().unzip()).unzip();
+    let shared = plan.as_ref().map(|p| (p.cwd.clone(), params.tasks.len()));
+    let (cwd, ntasks): (String, usize) = collective::broadcast(comm, 0, shared.as_ref());
     let dog = exec::Watchdog::start(params.kill_grace);
     let capture = exec::Capture {
         scratch: scratch.clone(),
