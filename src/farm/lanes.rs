@@ -309,6 +309,28 @@ impl<T> Feed<T> {
     }
 }
 
+/// How rank 0's main thread waits between polls while its own threads work: not at all after
+/// it found something to do, else 50 µs doubling to 250 µs, so the worker threads keep the cores.
+pub(crate) struct Backoff(Duration);
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff(Duration::from_micros(50))
+    }
+}
+
+impl Backoff {
+    /// Sleeps (or not) after a poll that found work (`busy`) or did not.
+    pub(crate) fn after(&mut self, busy: bool) {
+        if busy {
+            *self = Backoff::default();
+        } else {
+            std::thread::sleep(self.0);
+            self.0 = (self.0 * 2).min(Duration::from_micros(250));
+        }
+    }
+}
+
 /// The text a panic was raised with, or a placeholder for non-text payloads.
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {

@@ -223,7 +223,7 @@ where
         });
         let mut finished = 0;
         let mut cancelled = false;
-        let mut pause = Duration::from_micros(50);
+        let mut pause = lanes::Backoff::default();
         loop {
             let mut busy = false;
             if !stopped.load(Ordering::SeqCst) && control.stop() {
@@ -281,12 +281,7 @@ where
             if finished == comm.size() - 1 && workers.is_finished() {
                 break;
             }
-            if busy {
-                pause = Duration::from_micros(50);
-            } else {
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_micros(250));
-            }
+            pause.after(busy);
         }
         workers.join().expect("task panics are caught in the slots");
         // Every rank learns whether the run was cancelled, so each calls `cancelled` once.

@@ -555,7 +555,7 @@ impl Running<'_> {
     ) {
         let mut remote = vec![0usize; comm.size()];
         let mut finished = 0;
-        let mut pause = Duration::from_micros(50);
+        let mut pause = lanes::Backoff::default();
         loop {
             let mut busy = false;
             while let Some((src, payload)) = comm.try_recv_any(tags::FARM_REQUEST) {
@@ -577,12 +577,7 @@ impl Running<'_> {
             if finished == comm.size() - 1 && local_finished() {
                 return;
             }
-            if busy {
-                pause = Duration::from_micros(50);
-            } else {
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_micros(250));
-            }
+            pause.after(busy);
         }
     }
 }
