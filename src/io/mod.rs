@@ -19,15 +19,3 @@ pub use h5::{
 #[cfg(feature = "hdf5")]
 pub use hdf5;
 pub use report::{Render, HUMAN_TASK_ROWS};
-
-/// The HDF5 library's version, or `none` in a build without the `hdf5` feature.
-pub fn hdf5_version_or_none() -> String {
-    #[cfg(feature = "hdf5")]
-    {
-        hdf5_version()
-    }
-    #[cfg(not(feature = "hdf5"))]
-    {
-        "none".to_string()
-    }
-}

@@ -346,11 +346,6 @@ fn tail(path: &Path) -> (u64, String) {
     (len, String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// Publishes `from` as `to` in one step (a rename within the output directory).
-fn publish(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::rename(from, to)
-}
-
 /// Runs one command to its end and describes how it ended (`rank` and `slot` filled in).
 pub(super) fn run(
     spec: &Spec<'_>,
@@ -444,8 +439,9 @@ pub(super) fn run(
     let (stderr_bytes, stderr_tail) = tail(&err_tmp);
     match &capture.keep_in {
         Some(_) => {
-            let _ = publish(&out_tmp, &dir.join(format!("{name}.out")));
-            let _ = publish(&err_tmp, &dir.join(format!("{name}.err")));
+            // Each file appears complete under its name, in one rename.
+            let _ = std::fs::rename(&out_tmp, dir.join(format!("{name}.out")));
+            let _ = std::fs::rename(&err_tmp, dir.join(format!("{name}.err")));
         }
         None => {
             let _ = std::fs::remove_file(&out_tmp);
