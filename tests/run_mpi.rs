@@ -19,18 +19,8 @@ fn farm(np: usize, dir: &Path, args: &[&str]) -> Run {
         cmd.arg("run").args(args).current_dir(dir);
         return run_bounded(cmd, HANG_LIMIT);
     }
-    let mut cmd = Command::new("mpirun");
-    cmd.args([
-        "--oversubscribe",
-        "--bind-to",
-        "none",
-        "-np",
-        &np.to_string(),
-    ])
-    .arg(common::binary())
-    .arg("run")
-    .args(args)
-    .current_dir(dir);
+    let mut cmd = common::mpirun_command(common::binary(), np, &[&["run"], args].concat(), &[]);
+    cmd.current_dir(dir);
     run_mpi(cmd)
 }
 
@@ -140,12 +130,8 @@ fn a_template_runs_everywhere_with_its_environment() {
 /// Starts `spmdkit run` under mpirun in its own process group, to be killed.
 fn start_killable(dir: &Path, args: &[&str]) -> std::process::Child {
     let session = common::SessionDir::new();
-    let mut cmd = Command::new("mpirun");
-    cmd.args(["--oversubscribe", "--bind-to", "none", "-np", "2"])
-        .arg(common::binary())
-        .arg("run")
-        .args(args)
-        .current_dir(dir)
+    let mut cmd = common::mpirun_command(common::binary(), 2, &[&["run"], args].concat(), &[]);
+    cmd.current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -318,6 +304,20 @@ fn a_changed_task_list_is_refused_unless_asked_and_then_only_new_tasks_run() {
         "echo a >> log\necho B >> log\necho c >> log\n",
     )
     .unwrap();
+    farm(
+        1,
+        &dir.0,
+        &[
+            "--tasks-file",
+            "t.txt",
+            "--resume",
+            "spmdkit-run.journal",
+            "--seed",
+            "2",
+            "--quiet",
+        ],
+    )
+    .assert_says_once(2, "the journal's run had --seed 1, this one 2");
     let refused = farm(
         1,
         &dir.0,
@@ -647,6 +647,11 @@ fn bad_input_is_refused_before_anything_runs() {
             vec!["--tasks-file", "ok.txt", "--schedule", "lpt"],
             "--costs-from",
         ),
+        (
+            vec!["--tasks-file", "ok.txt", "--costs-from", "corrupt.journal"],
+            "only --schedule lpt uses costs",
+        ),
+        (vec!["--tasks-file", "ok.txt", "--slots", "0"], "--slots 0"),
     ];
     for np in [0, 2] {
         for (args, needle) in &cases {

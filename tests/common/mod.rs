@@ -112,6 +112,12 @@ pub fn mpirun(np: usize, args: &[&str], env: &[(&str, &str)]) -> Run {
 /// `mpirun -np <np> <program> <args>`, unbound and oversubscribed where needed, with `env` passed
 /// to every rank.
 pub fn mpirun_of(program: &str, np: usize, args: &[&str], env: &[(&str, &str)]) -> Run {
+    run_mpi(mpirun_command(program, np, args, env))
+}
+
+/// The `mpirun` command line of [`mpirun_of`], to adjust (working directory, pipes) before
+/// running it.
+pub fn mpirun_command(program: &str, np: usize, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new("mpirun");
     cmd.args([
         "--oversubscribe",
@@ -125,7 +131,7 @@ pub fn mpirun_of(program: &str, np: usize, args: &[&str], env: &[(&str, &str)]) 
         cmd.args(["-x", k]);
     }
     cmd.arg(program).args(args);
-    run_mpi(cmd)
+    cmd
 }
 
 /// `spmdkit <args>` started by hand, with no launcher.
