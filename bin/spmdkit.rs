@@ -2,7 +2,7 @@
 
 use clap::{ColorChoice, CommandFactory, FromArgMatches};
 use spmdkit::cli::{Cli, Command, FarmConfig, MatrixConfig, SleepConfig};
-use spmdkit::comm::threads_here;
+use spmdkit::comm::{keep_alive, threads_here};
 use spmdkit::io::{self, OutputTarget, Render};
 use spmdkit::{agree, jobs, Comm, Error, Kind, World};
 use std::process::ExitCode;
@@ -12,19 +12,30 @@ fn main() -> ExitCode {
         let Some(cli) = parse(comm)? else {
             return Ok(());
         };
+        // Every rank watches with rank 0's timeout (the environment may differ between ranks).
+        let timeout = agree(comm, cli.hang_timeout())?;
+        let timeout =
+            spmdkit::collective::broadcast(comm, 0, (comm.rank() == 0).then_some(&timeout));
+        comm.watch_for_hangs(timeout);
         let root = comm.rank() == 0;
         let under_launcher = comm.backend() == "mpi";
         match cli.command {
             Command::Sleep(args) => {
-                let config = agree(comm, SleepConfig::from_args(&args, root, under_launcher))?;
+                let config = agree(
+                    comm,
+                    keep_alive(comm, || SleepConfig::from_args(&args, root, under_launcher)),
+                )?;
                 config.output.iter().for_each(note_stale_partials);
                 let Some(report) = jobs::sleep::run(comm, &config.params)? else {
                     return Ok(());
                 };
-                print(report.render(config.json));
-                if let Some(target) = &config.output {
-                    io::write_sleep(&report, target).map_err(not_written)?;
-                }
+                keep_alive(comm, || {
+                    print(report.render(config.json));
+                    match &config.output {
+                        Some(target) => io::write_sleep(&report, target).map_err(not_written),
+                        None => Ok(()),
+                    }
+                })?;
                 match report.failed.len() {
                     0 => Ok(()),
                     n => Err(Error::failed(format!(
@@ -34,7 +45,10 @@ fn main() -> ExitCode {
                 }
             }
             Command::Matrix(args) => {
-                let config = agree(comm, MatrixConfig::from_args(&args, root))?;
+                let config = agree(
+                    comm,
+                    keep_alive(comm, || MatrixConfig::from_args(&args, root)),
+                )?;
                 config.output.iter().for_each(note_stale_partials);
                 if let Some(note) = jobs::binding_note(comm, config.threads.count) {
                     spmdkit::say(&format!("spmdkit: {note}"));
@@ -43,22 +57,33 @@ fn main() -> ExitCode {
                     return Ok(());
                 };
                 let report = &outcome.report;
-                print(report.render(config.json));
-                if let Some(target) = &config.output {
-                    io::write_matrix(report, &outcome.result, target, config.save_inputs)
-                        .map_err(not_written)?;
-                }
+                keep_alive(comm, || {
+                    print(report.render(config.json));
+                    match &config.output {
+                        Some(target) => {
+                            io::write_matrix(report, &outcome.result, target, config.save_inputs)
+                                .map_err(not_written)
+                        }
+                        None => Ok(()),
+                    }
+                })?;
                 Ok(())
             }
             Command::Run(args) => {
-                let config = agree(comm, FarmConfig::from_args(&args, root, under_launcher))?;
+                let config = agree(
+                    comm,
+                    keep_alive(comm, || FarmConfig::from_args(&args, root, under_launcher)),
+                )?;
                 let Some(report) = jobs::run::run(comm, &config.params)? else {
                     return Ok(());
                 };
-                print(report.render(config.json));
-                if let Some(target) = &config.output {
-                    io::write_run(&report, target).map_err(not_written)?;
-                }
+                keep_alive(comm, || {
+                    print(report.render(config.json));
+                    match &config.output {
+                        Some(target) => io::write_run(&report, target).map_err(not_written),
+                        None => Ok(()),
+                    }
+                })?;
                 report.outcome()
             }
             Command::Info(args) => {

@@ -141,51 +141,7 @@ fn start_killable(dir: &Path, args: &[&str]) -> std::process::Child {
     cmd.spawn().expect("start mpirun")
 }
 
-/// Every descendant of `pid` (the launcher's ranks, which Open MPI puts in process groups of
-/// their own, and their commands), by parent links in /proc.
-fn descendants(pid: u32) -> Vec<u32> {
-    let mut parent_of = HashMap::new();
-    for entry in std::fs::read_dir("/proc").unwrap().filter_map(Result::ok) {
-        let Ok(p) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
-            continue;
-        };
-        let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
-        if let Some(ppid) = after
-            .split_whitespace()
-            .nth(1)
-            .and_then(|v| v.parse::<u32>().ok())
-        {
-            parent_of.insert(p, ppid);
-        }
-    }
-    let mut tree = vec![pid];
-    let mut grew = true;
-    while grew {
-        grew = false;
-        for (&p, &pp) in &parent_of {
-            if tree.contains(&pp) && !tree.contains(&p) {
-                tree.push(p);
-                grew = true;
-            }
-        }
-    }
-    tree
-}
-
-/// kill -9 of a whole job, as a batch system does: the launcher, its ranks and their commands,
-/// all stopped first so that none of them acts on the others' deaths.
-fn kill_tree(pid: u32) {
-    let tree = descendants(pid);
-    for signal in [libc::SIGSTOP, libc::SIGKILL] {
-        for &p in &tree {
-            // SAFETY: kill has no memory-safety preconditions.
-            unsafe { libc::kill(p as i32, signal) };
-        }
-    }
-}
+use common::{descendants, kill_tree};
 
 #[test]
 fn kill_9_of_the_whole_job_at_random_moments_then_resume_is_exact() {

@@ -50,6 +50,50 @@ pub struct Cli {
     /// The workload to run.
     #[command(subcommand)]
     pub command: Command,
+    /// End the job when a rank has not been heard from for SECONDS (stopped, deadlocked, on a
+    /// stalled node), naming it; 0 turns the check off. A rank running a long task is heard
+    /// from: its main thread keeps sending heartbeats [default: SPMDKIT_HANG_TIMEOUT, else 300].
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        global = true,
+        allow_hyphen_values = true
+    )]
+    pub hang_timeout: Option<String>,
+}
+
+/// The variable that sets the default of `--hang-timeout`.
+pub const HANG_TIMEOUT_VAR: &str = "SPMDKIT_HANG_TIMEOUT";
+
+/// `--hang-timeout` when neither it nor [`HANG_TIMEOUT_VAR`] is given, in seconds.
+pub const DEFAULT_HANG_TIMEOUT_S: f64 = 300.0;
+
+impl Cli {
+    /// The hang timeout to enforce (`None`: off), from `--hang-timeout`, else
+    /// [`HANG_TIMEOUT_VAR`], else [`DEFAULT_HANG_TIMEOUT_S`].
+    ///
+    /// # Errors
+    /// A value that is not a number of seconds from 0 to [`MAX_DURATION_S`], naming where it
+    /// came from.
+    pub fn hang_timeout(&self) -> Result<Option<std::time::Duration>, ConfigError> {
+        let (origin, text) = match &self.hang_timeout {
+            Some(t) => ("--hang-timeout".to_string(), t.clone()),
+            None => match std::env::var(HANG_TIMEOUT_VAR) {
+                Ok(t) => (HANG_TIMEOUT_VAR.to_string(), t),
+                Err(_) => {
+                    return Ok(Some(std::time::Duration::from_secs_f64(
+                        DEFAULT_HANG_TIMEOUT_S,
+                    )))
+                }
+            },
+        };
+        let seconds = parse_duration(&text).map_err(|why| ConfigError::Duration {
+            origin,
+            value: text.trim().to_string(),
+            why,
+        })?;
+        Ok((seconds > 0.0).then(|| std::time::Duration::from_secs_f64(seconds)))
+    }
 }
 
 /// The subcommands.

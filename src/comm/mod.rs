@@ -23,6 +23,7 @@ pub mod inproc;
 pub(crate) mod launch;
 pub(crate) mod mpi_backend;
 mod threads;
+mod watch;
 
 pub use threads::{resolve_threads, threads_here, Threads, ThreadsError, MAX_THREADS};
 
@@ -51,6 +52,7 @@ pub(crate) mod tags {
     pub(crate) const FARM_RECORDS: Tag = RESERVED_TAGS + 33;
     pub(crate) const FARM_CANCEL: Tag = RESERVED_TAGS + 34;
     pub(crate) const FARM_END: Tag = RESERVED_TAGS + 35;
+    pub(crate) const HEARTBEAT: Tag = RESERVED_TAGS + 40;
 }
 
 /// The operations spmdkit needs from a group of ranks.
@@ -112,6 +114,31 @@ pub trait Comm {
 
     /// A short name of the backend, for reports: `"mpi"` or `"in-process"`.
     fn backend(&self) -> &'static str;
+
+    /// Turns hang detection on with `timeout` (`None` or zero: off). From then on the main thread
+    /// of every rank sends heartbeats while it waits, and a rank silent for longer than
+    /// `timeout` (stopped, deadlocked outside MPI, on a stalled node) ends the job with a message
+    /// naming it, its host and its pid. MPI alone would wait for it forever.
+    ///
+    /// A main thread that works for longer than `timeout` without waiting in spmdkit (a long
+    /// computation of its own) must call [`Comm::pulse`] now and then, or run the work through
+    /// [`keep_alive`]. The in-process backend ignores it (its ranks are threads of one process).
+    ///
+    /// # Collective
+    /// Every rank must call it, with the same `timeout`.
+    fn watch_for_hangs(&self, timeout: Option<std::time::Duration>) {
+        let _ = timeout;
+    }
+
+    /// The hang timeout being enforced, if any.
+    fn hang_timeout(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// Sends this rank's heartbeat when one is due, takes in the others', and ends the job if a
+    /// watched rank has been silent too long. Costs a clock read when nothing is due. Every wait
+    /// of the MPI backend calls it; call it from a main thread that waits for something else.
+    fn pulse(&self) {}
 
     /// Blocks until every rank has called it.
     ///
@@ -240,6 +267,48 @@ pub trait Comm {
             self.send(root, TAG, &bytes);
         }
     }
+}
+
+/// Runs `work` while the calling thread keeps this rank's heartbeat going, and returns its
+/// result: for long work of a main thread (a computation on the pool, a large file written) while
+/// hang detection is on. Without it, `work` simply runs on the calling thread. A panic in `work`
+/// resumes on the calling thread.
+///
+/// # Examples
+/// ```
+/// let comm = spmdkit::comm::inproc::ThreadComm::solo();
+/// let sum = spmdkit::comm::keep_alive(&comm, || (1..=10u64).sum::<u64>());
+/// assert_eq!(sum, 55);
+/// ```
+pub fn keep_alive<C, R, F>(comm: &C, work: F) -> R
+where
+    C: Comm + ?Sized,
+    R: Send,
+    F: FnOnce() -> R + Send,
+{
+    if comm.hang_timeout().is_none() {
+        return work();
+    }
+    // The worker hands its result over a channel, so the wait ends the moment it is done; the
+    // waiting thread wakes every 10 ms to pulse.
+    let (done, result) = std::sync::mpsc::sync_channel(1);
+    std::thread::scope(|s| {
+        let worker = s.spawn(move || {
+            let _ = done.send(work());
+        });
+        loop {
+            match result.recv_timeout(std::time::Duration::from_millis(10)) {
+                Ok(value) => return value,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => comm.pulse(),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    let payload = worker
+                        .join()
+                        .expect_err("a worker that sent nothing has panicked");
+                    std::panic::resume_unwind(payload)
+                }
+            }
+        }
+    })
 }
 
 /// Why this process could not join its job.

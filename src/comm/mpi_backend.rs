@@ -5,22 +5,37 @@
 //! send their counts first, then the payload (`MPI_Scatterv`/`MPI_Gatherv` on bytes). Payloads are
 //! limited to `i32::MAX` bytes per rank by MPI's count type; larger ones abort with a message
 //! instead of being silently truncated.
+//!
+//! No call blocks inside MPI: every operation is started as its immediate (nonblocking) form and
+//! completed by polling on the main thread, which pauses between polls (see `watch::Pause`) and
+//! keeps the job's heartbeat going ([`Comm::pulse`]). A rank waiting for another therefore uses no
+//! CPU to speak of, and a rank that stops answering is named and the job ended instead of waited
+//! for forever.
 
-use super::{Comm, Tag};
+use super::watch::{Pause, Watch};
+use super::{tags, Comm, Tag};
 use mpi::collective::SystemOperation;
 use mpi::datatype::{Partition, PartitionMut};
 use mpi::environment::Universe;
-use mpi::point_to_point::{Destination, MatchedReceiveVec, Source};
+use mpi::point_to_point::{Destination, Message, Source, Status};
+use mpi::request::{Request, Scope, StaticScope};
 use mpi::topology::{Communicator, SimpleCommunicator};
 use mpi::traits::{CommunicatorCollectives, Equivalence, Root};
 use mpi::Threading;
+use std::cell::RefCell;
+use std::time::{Duration, Instant};
 
 /// A rank of `MPI_COMM_WORLD`.
 pub(crate) struct MpiComm {
     world: SimpleCommunicator,
+    /// Hang detection, once the job turned it on.
+    watch: RefCell<Option<Watch>>,
     // Dropping the universe calls MPI_Finalize; keep it last so `world` goes first.
     _universe: Universe,
 }
+
+/// The payload of a heartbeat: none. A static, so the send can be left to complete on its own.
+static BEAT: [u8; 0] = [];
 
 /// Why MPI could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -48,8 +63,97 @@ impl MpiComm {
         }
         Ok(MpiComm {
             world: universe.world(),
+            watch: RefCell::new(None),
             _universe: universe,
         })
+    }
+
+    /// Completes `request` by polling, pulsing and pausing between polls.
+    fn complete<'a, D: ?Sized, S: Scope<'a>>(&self, mut request: Request<'a, D, S>) -> Status {
+        let pause = Pause::new();
+        loop {
+            match request.test() {
+                Ok(status) => return status,
+                Err(pending) => request = pending,
+            }
+            self.pulse();
+            pause.wait();
+        }
+    }
+
+    /// Waits for the next message from `src` (any rank when `None`) with `tag`, matched.
+    fn matched(&self, src: Option<usize>, tag: Tag) -> (Message, Status) {
+        let pause = Pause::new();
+        loop {
+            if let Some(found) = self.probe(src, tag) {
+                return found;
+            }
+            self.pulse();
+            pause.wait();
+        }
+    }
+
+    fn probe(&self, src: Option<usize>, tag: Tag) -> Option<(Message, Status)> {
+        match src {
+            Some(src) => self
+                .world
+                .process_at_rank(rank_i32(src))
+                .immediate_matched_probe_with_tag(tag),
+            None => self
+                .world
+                .any_process()
+                .immediate_matched_probe_with_tag(tag),
+        }
+    }
+
+    /// Receives a matched message of `T` values into a vector of its size.
+    fn take<T: Equivalence + Default + Clone>(&self, message: Message, status: Status) -> Vec<T> {
+        let count = status.count(T::equivalent_datatype()) as usize;
+        // A real allocation even for an empty message (see `gather_bytes`).
+        let mut data = vec![T::default(); count.max(1)];
+        mpi::request::scope(|scope| {
+            let request = message.immediate_matched_receive_into(scope, &mut data[..count]);
+            self.complete(request);
+        });
+        data.truncate(count);
+        data
+    }
+
+    fn send_values<T: Equivalence>(&self, dest: usize, tag: Tag, data: &[T]) {
+        mpi::request::scope(|scope| {
+            let request = self
+                .world
+                .process_at_rank(rank_i32(dest))
+                .immediate_send_with_tag(scope, data, tag);
+            self.complete(request);
+        });
+    }
+
+    /// Sends a beat to every watched peer and takes in the beats that arrived; ends the job when
+    /// a peer has been silent too long.
+    fn beat(&self, watch: &mut Watch) {
+        for peer in watch.peers().collect::<Vec<_>>() {
+            let request = self
+                .world
+                .process_at_rank(rank_i32(peer))
+                .immediate_send_with_tag(StaticScope, &BEAT[..], tags::HEARTBEAT);
+            // The beat completes on its own: a stopped peer must not hold this rank up.
+            // SAFETY: the request is handed back to MPI, which frees it once the send completes;
+            // its buffer is a static.
+            unsafe {
+                let (mut raw, _, _) = request.into_raw();
+                mpi::ffi::MPI_Request_free(&mut raw);
+            }
+        }
+        let now = Instant::now();
+        while let Some((message, status)) = self.probe(None, tags::HEARTBEAT) {
+            let _: Vec<u8> = self.take(message, status);
+            watch.heard_from(status.source_rank() as usize, now);
+        }
+        if let Some((rank, quiet)) = watch.silent(now) {
+            let message = watch.message(rank, quiet);
+            self.abort(1, &message);
+        }
     }
 
     /// `len` as an MPI count (an `int`); aborts the job, naming `what` and its `unit`, when it
@@ -103,42 +207,31 @@ impl Comm for MpiComm {
 
     fn send(&self, dest: usize, tag: Tag, data: &[u8]) {
         self.count(data.len(), "a message", "bytes");
-        self.world
-            .process_at_rank(rank_i32(dest))
-            .send_with_tag(data, tag);
+        self.send_values(dest, tag, data);
     }
 
     fn recv(&self, src: usize, tag: Tag) -> Vec<u8> {
-        self.world
-            .process_at_rank(rank_i32(src))
-            .receive_vec_with_tag::<u8>(tag)
-            .0
+        let (message, status) = self.matched(Some(src), tag);
+        self.take(message, status)
     }
 
     fn send_f64(&self, dest: usize, tag: Tag, data: &[f64]) {
         self.count(data.len(), "a message", "values");
-        self.world
-            .process_at_rank(rank_i32(dest))
-            .send_with_tag(data, tag);
+        self.send_values(dest, tag, data);
     }
 
     fn recv_f64(&self, src: usize, tag: Tag) -> Vec<f64> {
-        self.world
-            .process_at_rank(rank_i32(src))
-            .receive_vec_with_tag::<f64>(tag)
-            .0
+        let (message, status) = self.matched(Some(src), tag);
+        self.take(message, status)
     }
 
     fn recv_any(&self, tag: Tag) -> (usize, Vec<u8>) {
-        let (data, status) = self.world.any_process().receive_vec_with_tag::<u8>(tag);
-        (status.source_rank() as usize, data)
+        let (message, status) = self.matched(None, tag);
+        (status.source_rank() as usize, self.take(message, status))
     }
 
     fn recv_f64_into(&self, src: usize, tag: Tag, buf: &mut [f64]) {
-        let status = self
-            .world
-            .process_at_rank(rank_i32(src))
-            .receive_into_with_tag(buf, tag);
+        let (message, status) = self.matched(Some(src), tag);
         let got = status.count(f64::equivalent_datatype());
         if got as usize != buf.len() {
             self.abort(
@@ -146,15 +239,15 @@ impl Comm for MpiComm {
                 &format!("rank {src} sent {got} values, expected {}", buf.len()),
             );
         }
+        mpi::request::scope(|scope| {
+            let request = message.immediate_matched_receive_into(scope, buf);
+            self.complete(request);
+        });
     }
 
     fn try_recv_any(&self, tag: Tag) -> Option<(usize, Vec<u8>)> {
-        let probed = self
-            .world
-            .any_process()
-            .immediate_matched_probe_with_tag(tag)?;
-        let (data, status) = probed.matched_receive_vec::<u8>();
-        Some((status.source_rank() as usize, data))
+        let (message, status) = self.probe(None, tag)?;
+        Some((status.source_rank() as usize, self.take(message, status)))
     }
 
     fn abort(&self, code: i32, message: &str) -> ! {
@@ -166,20 +259,73 @@ impl Comm for MpiComm {
         "mpi"
     }
 
+    fn watch_for_hangs(&self, timeout: Option<Duration>) {
+        let timeout = timeout.filter(|t| !t.is_zero());
+        if timeout.is_none() {
+            // Off everywhere, without a collective: every rank was given the same timeout.
+            *self.watch.borrow_mut() = None;
+            return;
+        }
+        // Rank 0 learns every rank's host and pid, the others rank 0's, for the message that
+        // names a silent rank.
+        let me = format!("host {}, pid {}", super::host_name(), std::process::id());
+        let names = self.gather_bytes(0, me.as_bytes()).map(|parts| {
+            parts
+                .iter()
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .collect::<Vec<_>>()
+        });
+        let root = self.broadcast_bytes(
+            0,
+            names
+                .as_ref()
+                .map_or_else(Vec::new, |n| n[0].clone().into_bytes()),
+        );
+        let names = names.unwrap_or_else(|| {
+            let mut only_root = vec![String::new(); self.size()];
+            only_root[0] = String::from_utf8_lossy(&root).into_owned();
+            only_root
+        });
+        let watch = timeout.map(|t| Watch::new(self.rank(), self.size(), t, names, Instant::now()));
+        *self.watch.borrow_mut() = watch;
+    }
+
+    fn hang_timeout(&self) -> Option<Duration> {
+        self.watch.borrow().as_ref().map(Watch::timeout)
+    }
+
+    fn pulse(&self) {
+        let Ok(mut slot) = self.watch.try_borrow_mut() else {
+            return;
+        };
+        if let Some(watch) = slot.as_mut() {
+            if watch.due(Instant::now()) {
+                self.beat(watch);
+            }
+        }
+    }
+
     fn barrier(&self) {
-        self.world.barrier();
+        let request = self.world.immediate_barrier();
+        self.complete(request);
     }
 
     fn broadcast_bytes(&self, root: usize, mut data: Vec<u8>) -> Vec<u8> {
         let root_process = self.world.process_at_rank(rank_i32(root));
         let mut len = data.len() as u64;
-        root_process.broadcast_into(&mut len);
+        mpi::request::scope(|scope| {
+            self.complete(root_process.immediate_broadcast_into(scope, &mut len));
+        });
         let len = len as usize;
         self.count(len, "a broadcast", "bytes");
         if self.rank() != root {
             data = vec![0u8; len];
         }
-        root_process.broadcast_into(&mut data[..]);
+        if len > 0 {
+            mpi::request::scope(|scope| {
+                self.complete(root_process.immediate_broadcast_into(scope, &mut data[..]));
+            });
+        }
         data
     }
 
@@ -189,12 +335,18 @@ impl Comm for MpiComm {
         let nothing = [0u8; 1];
         let data = if data.is_empty() { &nothing[..0] } else { data };
         if self.rank() != root {
-            root_process.gather_into(&count);
-            root_process.gather_varcount_into(data);
+            mpi::request::scope(|scope| {
+                self.complete(root_process.immediate_gather_into(scope, &count));
+            });
+            mpi::request::scope(|scope| {
+                self.complete(root_process.immediate_gather_varcount_into(scope, data));
+            });
             return None;
         }
         let mut counts = vec![0i32; self.size()];
-        root_process.gather_into_root(&count, &mut counts[..]);
+        mpi::request::scope(|scope| {
+            self.complete(root_process.immediate_gather_into_root(scope, &count, &mut counts[..]));
+        });
         let displs = displacements(&counts, || self.abort(1, "gathered data exceeds 2 GiB"));
         let total: usize = counts.iter().map(|&c| c as usize).sum();
         // An empty Vec's pointer is Rust's dangling 0x1, which is Open MPI's MPI_IN_PLACE
@@ -202,7 +354,13 @@ impl Comm for MpiComm {
         let mut buf = vec![0u8; total.max(1)];
         {
             let mut partition = PartitionMut::new(&mut buf[..], &counts[..], &displs[..]);
-            root_process.gather_varcount_into_root(data, &mut partition);
+            mpi::request::scope(|scope| {
+                self.complete(root_process.immediate_gather_varcount_into_root(
+                    scope,
+                    data,
+                    &mut partition,
+                ));
+            });
         }
         Some(split(&buf, &counts))
     }
@@ -211,9 +369,17 @@ impl Comm for MpiComm {
         let root_process = self.world.process_at_rank(rank_i32(root));
         let mut my_count = 0i32;
         if self.rank() != root {
-            root_process.scatter_into(&mut my_count);
-            let mut mine = vec![0u8; my_count as usize];
-            root_process.scatter_varcount_into(&mut mine[..]);
+            mpi::request::scope(|scope| {
+                self.complete(root_process.immediate_scatter_into(scope, &mut my_count));
+            });
+            let mut mine = vec![0u8; (my_count as usize).max(1)];
+            mpi::request::scope(|scope| {
+                self.complete(
+                    root_process
+                        .immediate_scatter_varcount_into(scope, &mut mine[..my_count as usize]),
+                );
+            });
+            mine.truncate(my_count as usize);
             return mine;
         }
         let parts = parts.expect("scatter_bytes: the root must supply the parts");
@@ -222,19 +388,41 @@ impl Comm for MpiComm {
             .iter()
             .map(|p| self.count(p.len(), "a scattered part", "bytes"))
             .collect();
-        root_process.scatter_into_root(&counts[..], &mut my_count);
+        mpi::request::scope(|scope| {
+            self.complete(root_process.immediate_scatter_into_root(
+                scope,
+                &counts[..],
+                &mut my_count,
+            ));
+        });
         let displs = displacements(&counts, || self.abort(1, "scattered data exceeds 2 GiB"));
-        let flat: Vec<u8> = parts.concat();
-        let mut mine = vec![0u8; my_count as usize];
-        let partition = Partition::new(&flat[..], &counts[..], &displs[..]);
-        root_process.scatter_varcount_into_root(&partition, &mut mine[..]);
+        let mut flat: Vec<u8> = parts.concat();
+        flat.reserve(1);
+        let mut mine = vec![0u8; (my_count as usize).max(1)];
+        {
+            let partition = Partition::new(&flat[..], &counts[..], &displs[..]);
+            mpi::request::scope(|scope| {
+                self.complete(root_process.immediate_scatter_varcount_into_root(
+                    scope,
+                    &partition,
+                    &mut mine[..my_count as usize],
+                ));
+            });
+        }
+        mine.truncate(my_count as usize);
         mine
     }
 
     fn all_reduce_min_u64(&self, value: u64) -> u64 {
         let mut out = 0u64;
-        self.world
-            .all_reduce_into(&value, &mut out, SystemOperation::min());
+        mpi::request::scope(|scope| {
+            self.complete(self.world.immediate_all_reduce_into(
+                scope,
+                &value,
+                &mut out,
+                SystemOperation::min(),
+            ));
+        });
         out
     }
 
@@ -242,10 +430,45 @@ impl Comm for MpiComm {
         let root_process = self.world.process_at_rank(rank_i32(root));
         if self.rank() == root {
             let send = buf.to_vec();
-            root_process.reduce_into_root(&send[..], buf, SystemOperation::sum());
+            mpi::request::scope(|scope| {
+                self.complete(root_process.immediate_reduce_into_root(
+                    scope,
+                    &send[..],
+                    buf,
+                    SystemOperation::sum(),
+                ));
+            });
         } else {
-            root_process.reduce_into(&buf[..], SystemOperation::sum());
+            mpi::request::scope(|scope| {
+                self.complete(root_process.immediate_reduce_into(
+                    scope,
+                    &buf[..],
+                    SystemOperation::sum(),
+                ));
+            });
         }
+    }
+}
+
+impl Drop for MpiComm {
+    /// `MPI_Finalize` (when `_universe` drops, next) waits for every rank; a rank stopped after
+    /// the job's last collective would hold the others there forever. With hang detection on, a
+    /// thread ends this process if it has not finished within the timeout.
+    fn drop(&mut self) {
+        let Some(timeout) = self.hang_timeout() else {
+            return;
+        };
+        let rank = self.rank();
+        std::thread::spawn(move || {
+            std::thread::sleep(timeout);
+            crate::say(&format!(
+                "spmdkit: rank {rank}: MPI_Finalize has not returned after {} s (a rank stopped \
+                 after the job's work ended?); exiting",
+                super::watch::seconds(timeout)
+            ));
+            // SAFETY: ends the process at once; nothing of this process is used afterwards.
+            unsafe { libc::_exit(1) }
+        });
     }
 }
 

@@ -281,6 +281,7 @@ where
             if finished == comm.size() - 1 && workers.is_finished() {
                 break;
             }
+            comm.pulse();
             pause.after(busy);
         }
         workers.join().expect("task panics are caught in the slots");
@@ -386,6 +387,7 @@ fn ask<C, T, R, F>(
             if !ready.is_empty() {
                 comm.send(0, tags::FARM_RECORDS, &collective::encode(&ready));
             }
+            comm.pulse();
             bell.wait(Duration::from_millis(10));
         }
         workers.join().expect("task panics are caught in the slots");

@@ -410,6 +410,13 @@ impl Running<'_> {
             });
             if comm.rank() == 0 {
                 self.follow(comm, progress, &|| workers.is_finished(), &mut |_, _| {});
+            } else {
+                // Keep the heartbeat going while the threads work (a task may take hours).
+                let mut pause = lanes::Backoff::default();
+                while !workers.is_finished() {
+                    comm.pulse();
+                    pause.after(false);
+                }
             }
             workers
                 .join()
@@ -508,7 +515,8 @@ impl Running<'_> {
                 })
             });
             loop {
-                if !feed.wait_for_demand(Duration::from_millis(100)) {
+                if !feed.wait_for_demand(Duration::from_millis(10)) {
+                    comm.pulse();
                     continue;
                 }
                 let request: Request = (
@@ -577,6 +585,7 @@ impl Running<'_> {
             if finished == comm.size() - 1 && local_finished() {
                 return;
             }
+            comm.pulse();
             pause.after(busy);
         }
     }

@@ -174,26 +174,29 @@ pub fn run<C: Comm + ?Sized>(
     let (mut t_generate, mut t_multiply, mut t_reduce) = (0.0, 0.0, 0.0);
     let mut leaves = Leaves::new(&pool);
     if hi > lo {
-        pool.install(|| {
-            let mut a = Array2::zeros((n, n));
-            let mut b = Array2::zeros((n, n));
-            for k in lo..hi {
-                if params.faults.task_panics(k) {
-                    panic!("injected fault: pair {k} panics");
+        // On a thread of its own, so that the main thread keeps the heartbeat going.
+        crate::comm::keep_alive(comm, || {
+            pool.install(|| {
+                let mut a = Array2::zeros((n, n));
+                let mut b = Array2::zeros((n, n));
+                for k in lo..hi {
+                    if params.faults.task_panics(k) {
+                        panic!("injected fault: pair {k} panics");
+                    }
+                    let t = Instant::now();
+                    kernels::generate_into(params.seed, 2 * k as u64, &mut a);
+                    kernels::generate_into(params.seed, 2 * k as u64 + 1, &mut b);
+                    t_generate += t.elapsed().as_secs_f64();
+                    let mut product = Array2::from_shape_vec((n, n), leaves.buffer(len))
+                        .expect("a buffer of n x n values");
+                    let t = Instant::now();
+                    kernels::multiply_into(&a, &b, &mut product, threads);
+                    t_multiply += t.elapsed().as_secs_f64();
+                    let t = Instant::now();
+                    leaves.insert(k, product);
+                    t_reduce += t.elapsed().as_secs_f64();
                 }
-                let t = Instant::now();
-                kernels::generate_into(params.seed, 2 * k as u64, &mut a);
-                kernels::generate_into(params.seed, 2 * k as u64 + 1, &mut b);
-                t_generate += t.elapsed().as_secs_f64();
-                let mut product = Array2::from_shape_vec((n, n), leaves.buffer(len))
-                    .expect("a buffer of n x n values");
-                let t = Instant::now();
-                kernels::multiply_into(&a, &b, &mut product, threads);
-                t_multiply += t.elapsed().as_secs_f64();
-                let t = Instant::now();
-                leaves.insert(k, product);
-                t_reduce += t.elapsed().as_secs_f64();
-            }
+            })
         });
     }
     let t = Instant::now();

@@ -146,65 +146,157 @@ pub fn alone(args: &[&str], env: &[(&str, &str)]) -> Run {
 
 /// Runs `cmd` in its own process group; kills the whole group and fails the test if it
 /// outlives `limit`.
-pub fn run_bounded(mut cmd: Command, limit: Duration) -> Run {
-    // Launcher variables of an enclosing job would change what the binary does.
-    for var in [
-        "OMPI_COMM_WORLD_SIZE",
-        "PMI_SIZE",
-        "PMI_RANK",
-        "PMIX_RANK",
-        "SLURM_PROCID",
-        "SLURM_STEP_ID",
-        "RAYON_NUM_THREADS",
-        "SLURM_CPUS_PER_TASK",
-    ] {
-        if !cmd.get_envs().any(|(k, _)| k == var) {
-            cmd.env_remove(var);
+pub fn run_bounded(cmd: Command, limit: Duration) -> Run {
+    Started::new(cmd).finish(limit)
+}
+
+/// A command started in its own process group, its output being collected.
+pub struct Started {
+    pub child: std::process::Child,
+    started: Instant,
+    out: std::thread::JoinHandle<String>,
+    err: std::thread::JoinHandle<String>,
+    what: String,
+}
+
+impl Started {
+    /// Starts `cmd` without launcher variables of an enclosing job, stdin from /dev/null.
+    pub fn new(mut cmd: Command) -> Self {
+        // Launcher variables of an enclosing job would change what the binary does.
+        for var in [
+            "OMPI_COMM_WORLD_SIZE",
+            "PMI_SIZE",
+            "PMI_RANK",
+            "PMIX_RANK",
+            "SLURM_PROCID",
+            "SLURM_STEP_ID",
+            "RAYON_NUM_THREADS",
+            "SLURM_CPUS_PER_TASK",
+        ] {
+            if !cmd.get_envs().any(|(k, _)| k == var) {
+                cmd.env_remove(var);
+            }
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        let started = Instant::now();
+        let mut child = cmd.spawn().expect("start the command");
+        let mut out_pipe = child.stdout.take().expect("stdout piped");
+        let mut err_pipe = child.stderr.take().expect("stderr piped");
+        let out = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = out_pipe.read_to_string(&mut s);
+            s
+        });
+        let err = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err_pipe.read_to_string(&mut s);
+            s
+        });
+        Started {
+            child,
+            started,
+            out,
+            err,
+            what: format!("{cmd:?}"),
         }
     }
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    let started = Instant::now();
-    let mut child = cmd.spawn().expect("start the command");
-    let mut out_pipe = child.stdout.take().expect("stdout piped");
-    let mut err_pipe = child.stderr.take().expect("stderr piped");
-    let out_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out_pipe.read_to_string(&mut s);
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err_pipe.read_to_string(&mut s);
-        s
-    });
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for the command") {
-            break Some(status);
+
+    /// Waits for the end; kills the whole process tree and fails the test if the command
+    /// outlives `limit` from its start.
+    pub fn finish(mut self, limit: Duration) -> Run {
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait for the command") {
+                break Some(status);
+            }
+            if self.started.elapsed() > limit {
+                kill_tree(self.child.id());
+                let _ = self.child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let run = Run {
+            code: status.and_then(|s| s.code()),
+            stdout: self.out.join().unwrap_or_default(),
+            stderr: self.err.join().unwrap_or_default(),
+            elapsed: self.started.elapsed(),
+        };
+        assert!(
+            status.is_some(),
+            "{} did not finish within {limit:?}\nstdout:\n{}\nstderr:\n{}",
+            self.what,
+            run.stdout,
+            run.stderr
+        );
+        run
+    }
+}
+
+/// Every descendant of `pid` (the launcher's ranks, which Open MPI puts in process groups of
+/// their own, and their commands), by parent links in /proc, `pid` first.
+pub fn descendants(pid: u32) -> Vec<u32> {
+    let mut parent_of = std::collections::HashMap::new();
+    for entry in std::fs::read_dir("/proc").unwrap().filter_map(Result::ok) {
+        let Ok(p) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        if let Some(ppid) = after
+            .split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse::<u32>().ok())
+        {
+            parent_of.insert(p, ppid);
         }
-        if started.elapsed() > limit {
-            // SAFETY: kill has no memory-safety preconditions; the group id is our child's pid.
-            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-            let _ = child.wait();
-            break None;
+    }
+    let mut tree = vec![pid];
+    let mut grew = true;
+    while grew {
+        grew = false;
+        for (&p, &pp) in &parent_of {
+            if tree.contains(&pp) && !tree.contains(&p) {
+                tree.push(p);
+                grew = true;
+            }
         }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let run = Run {
-        code: status.and_then(|s| s.code()),
-        stdout: out_reader.join().unwrap_or_default(),
-        stderr: err_reader.join().unwrap_or_default(),
-        elapsed: started.elapsed(),
-    };
-    assert!(
-        status.is_some(),
-        "{cmd:?} did not finish within {limit:?}\nstdout:\n{}\nstderr:\n{}",
-        run.stdout,
-        run.stderr
-    );
-    run
+    }
+    tree
+}
+
+/// kill -9 of a whole job, as a batch system does: the launcher, its ranks and their commands,
+/// all stopped first so that none of them acts on the others' deaths.
+pub fn kill_tree(pid: u32) {
+    let tree = descendants(pid);
+    for signal in [libc::SIGSTOP, libc::SIGKILL] {
+        for &p in &tree {
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe { libc::kill(p as i32, signal) };
+        }
+    }
+}
+
+/// The pid of MPI rank `rank` among the descendants of the launcher `launcher`, from the rank
+/// variable Open MPI gives each rank.
+pub fn rank_pid(launcher: u32, rank: usize) -> Option<u32> {
+    let wanted = format!("OMPI_COMM_WORLD_RANK={rank}");
+    descendants(launcher).into_iter().skip(1).find(|p| {
+        std::fs::read(format!("/proc/{p}/environ"))
+            .is_ok_and(|env| env.split(|&b| b == 0).any(|v| v == wanted.as_bytes()))
+    })
+}
+
+/// Whether process `pid` exists and is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit_once(')')
+            .is_some_and(|(_, r)| !r.trim_start().starts_with('Z'))
+    })
 }
 
 /// A fresh directory for one test, removed by the caller with [`Scratch::done`].

@@ -506,7 +506,8 @@ pub fn run<C: Comm + ?Sized>(comm: &C, params: &RunParams) -> Result<Option<RunR
     let plan = agree(
         comm,
         if root {
-            plan(params).map(Some)
+            // Reading a long journal takes a while: keep the heartbeat going meanwhile.
+            crate::comm::keep_alive(comm, || plan(params)).map(Some)
         } else {
             Ok(None)
         },
