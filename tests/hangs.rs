@@ -81,7 +81,7 @@ fn stop_rank(np: usize, victim: usize, args: &[&str]) {
 }
 
 fn long_sleeps() -> String {
-    vec!["4"; 12].join(",")
+    ["4"; 12].join(",")
 }
 
 #[test]
