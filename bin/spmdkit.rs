@@ -25,16 +25,27 @@ fn main() -> ExitCode {
                     comm,
                     keep_alive(comm, || SleepConfig::from_args(&args, root, under_launcher)),
                 )?;
+                let tasks = root.then_some(config.params.durations.len());
+                let output = args.run.output.is_some();
+                agree(
+                    comm,
+                    config
+                        .params
+                        .faults
+                        .check(comm.size(), tasks, output)
+                        .map_err(Error::bad_input),
+                )?;
                 config.output.iter().for_each(note_stale_partials);
                 let Some(report) = jobs::sleep::run(comm, &config.params)? else {
                     return Ok(());
                 };
                 keep_alive(comm, || {
-                    print(report.render(config.json));
-                    match &config.output {
+                    let printed = print(report.render(config.json));
+                    let written = match &config.output {
                         Some(target) => io::write_sleep(&report, target).map_err(not_written),
                         None => Ok(()),
-                    }
+                    };
+                    written.and(printed)
                 })?;
                 match report.failed.len() {
                     0 => Ok(()),
@@ -49,6 +60,16 @@ fn main() -> ExitCode {
                     comm,
                     keep_alive(comm, || MatrixConfig::from_args(&args, root)),
                 )?;
+                let pairs = Some(config.params.pairs());
+                let output = args.run.output.is_some();
+                agree(
+                    comm,
+                    config
+                        .params
+                        .faults
+                        .check(comm.size(), pairs, output)
+                        .map_err(Error::bad_input),
+                )?;
                 config.output.iter().for_each(note_stale_partials);
                 if let Some(note) = jobs::binding_note(comm, config.threads.count) {
                     spmdkit::say(&format!("spmdkit: {note}"));
@@ -58,14 +79,15 @@ fn main() -> ExitCode {
                 };
                 let report = &outcome.report;
                 keep_alive(comm, || {
-                    print(report.render(config.json));
-                    match &config.output {
+                    let printed = print(report.render(config.json));
+                    let written = match &config.output {
                         Some(target) => {
                             io::write_matrix(report, &outcome.result, target, config.save_inputs)
                                 .map_err(not_written)
                         }
                         None => Ok(()),
-                    }
+                    };
+                    written.and(printed)
                 })?;
                 Ok(())
             }
@@ -78,18 +100,19 @@ fn main() -> ExitCode {
                     return Ok(());
                 };
                 keep_alive(comm, || {
-                    print(report.render(config.json));
-                    match &config.output {
+                    let printed = print(report.render(config.json));
+                    let written = match &config.output {
                         Some(target) => io::write_run(&report, target).map_err(not_written),
                         None => Ok(()),
-                    }
+                    };
+                    written.and(printed)
                 })?;
                 report.outcome()
             }
             Command::Info(args) => {
                 let threads = agree(comm, threads_here(args.threads.as_deref()))?;
                 if let Some(report) = jobs::info::run(comm, threads, &io::hdf5_version()) {
-                    print(report.render(args.json));
+                    print(report.render(args.json))?;
                 }
                 Ok(())
             }
@@ -134,16 +157,44 @@ fn not_written(e: io::OutputError) -> Error {
 fn note_stale_partials(target: &OutputTarget) {
     for stale in target.stale_partials() {
         spmdkit::say(&format!(
-            "spmdkit: note: '{}' was left by an interrupted write (its process is gone); it is \
-             safe to delete",
+            "spmdkit: note: '{}' looks left by an interrupted write (untouched for 10 minutes); \
+             it is safe to delete unless another run is writing this file right now",
             stale.display()
         ));
     }
 }
 
-fn print(text: String) {
+/// Whether descriptor 1 was closed when the process started (`spmdkit ... >&-`). Rust's runtime
+/// then puts /dev/null there before `main`, so the report would vanish without an error; this is
+/// recorded before that, by a function the loader runs first.
+static STDOUT_CLOSED_AT_START: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn record_closed_stdout() {
+    // SAFETY: fcntl with F_GETFD only queries the descriptor's flags.
+    let closed = unsafe { libc::fcntl(1, libc::F_GETFD) } == -1;
+    STDOUT_CLOSED_AT_START.store(closed, std::sync::atomic::Ordering::Relaxed);
+}
+
+#[used]
+#[unsafe(link_section = ".init_array")]
+static RECORD_CLOSED_STDOUT: extern "C" fn() = record_closed_stdout;
+
+/// Prints the report on stdout. A report that cannot be written is a failure (exit 1): a full
+/// disk, a closed stdout. A reader that closed the pipe early (`| head`) chose to stop reading:
+/// that is not an error.
+fn print(text: String) -> Result<(), Error> {
     use std::io::Write;
+    if STDOUT_CLOSED_AT_START.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(Error::failed(
+            "stdout is closed: the report cannot be written (redirect it to a file or /dev/null)",
+        ));
+    }
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{}", text.trim_end());
-    let _ = out.flush();
+    match writeln!(out, "{}", text.trim_end()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::failed(format!(
+            "cannot write the report to stdout: {e}"
+        ))),
+        _ => Ok(()),
+    }
 }

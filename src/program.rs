@@ -16,9 +16,8 @@ impl World {
     /// 1. joins the job ([`World::init`]): MPI under a launcher, one in-process rank otherwise;
     /// 2. checks that every rank runs the same build with the same arguments
     ///    ([`same_command`]);
-    /// 3. keeps task panics quiet: a panic in a pool thread (named `spmdkit-worker-*`, see
-    ///    [`pool`](crate::pool)) prints one line, since the engine records it as the task's
-    ///    failure;
+    /// 3. keeps task panics quiet: a panic inside a task of the engine ([`Farm`](crate::Farm))
+    ///    prints one line, since the engine records it as the task's failure;
     /// 4. turns a panic that escapes `main` into an abort of the whole job that names the rank
     ///    (never an unwind into `MPI_Finalize` while other ranks wait);
     /// 5. agrees on the outcome ([`agree`]), so every rank exits alike and rank 0
@@ -109,14 +108,12 @@ fn program_name() -> String {
 }
 
 /// Task panics are caught and recorded with the task; print one line for them instead of the
-/// default message and backtrace. Other panics keep the default report.
+/// default message and backtrace. Other panics (in a pool thread outside the engine's tasks
+/// too: they end the job) keep the default report.
 fn quiet_task_panics() {
     let default = panic::take_hook();
     panic::set_hook(Box::new(move |info| {
-        let worker = std::thread::current()
-            .name()
-            .is_some_and(|n| n.starts_with(crate::farm::lanes::WORKER_PREFIX));
-        if worker {
+        if crate::farm::lanes::in_task() {
             let why = panic_message(info.payload());
             say(&format!(
                 "spmdkit: a task panicked: {why} (recorded as failed; the others go on)"

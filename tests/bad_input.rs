@@ -57,7 +57,7 @@ fn bad_tasks_files_are_named_with_the_line() {
     refused(
         &["sleep", "--tasks-file", "/nonexistent/tasks.txt"],
         &[],
-        "cannot read tasks file '/nonexistent/tasks.txt': No such file or directory",
+        "tasks file '/nonexistent/tasks.txt': No such file or directory",
     );
     refused(
         &["sleep", "--tasks-file", empty.to_str().unwrap()],

@@ -174,9 +174,9 @@ fn long_tasks_and_long_products_are_not_hangs() {
         &[
             "sleep",
             "--durations",
-            "3,0.1",
+            "4,0.1",
             "--hang-timeout",
-            "0.3",
+            "1",
             "--quiet",
         ],
         &[],
@@ -189,9 +189,9 @@ fn long_tasks_and_long_products_are_not_hangs() {
             "--schedule",
             "dynamic",
             "--durations",
-            "3,2,0.1",
+            "4,3,0.1",
             "--hang-timeout",
-            "0.3",
+            "1",
             "--quiet",
         ],
         &[],
@@ -202,13 +202,13 @@ fn long_tasks_and_long_products_are_not_hangs() {
         &[
             "matrix",
             "--size",
-            "1800",
+            "3000",
             "--count",
             "4",
             "--threads",
             "1",
             "--hang-timeout",
-            "0.2",
+            "1",
         ],
         &[],
     )
@@ -225,11 +225,11 @@ fn long_tasks_and_long_products_are_not_hangs() {
             "1",
             "--quiet",
             "--hang-timeout",
-            "0.3",
+            "1",
         ],
         &[],
     );
-    std::fs::write(dir.path("t.txt"), "sleep 2\nsleep 2\nsleep 0.1\n").unwrap();
+    std::fs::write(dir.path("t.txt"), "sleep 3\nsleep 3\nsleep 0.1\n").unwrap();
     cmd.current_dir(&dir.0);
     common::run_mpi(cmd).assert_code(0);
     dir.done();

@@ -18,8 +18,7 @@ mod run;
 pub use run::{FarmArgs, FarmConfig};
 use std::path::{Path, PathBuf};
 
-/// The longest task duration accepted, in seconds (about 11.6 days).
-pub const MAX_DURATION_S: f64 = 1.0e6;
+pub use crate::jobs::MAX_DURATION_S;
 
 /// The 16 durations of the classic "Ray vs concurrent.futures" example (sum 9.9 s).
 pub const CLASSIC_DURATIONS: [f64; 16] = [
@@ -268,14 +267,9 @@ pub enum ConfigError {
     /// The task list is empty.
     #[error("{0} lists no tasks; give at least one duration")]
     NoTasks(String),
-    /// The tasks file cannot be read.
-    #[error("cannot read tasks file '{path}': {why}")]
-    TasksFile {
-        /// The file as given.
-        path: PathBuf,
-        /// The operating system's reason or what is wrong with the content.
-        why: String,
-    },
+    /// A text input cannot be read or is not text (the message names it and the line).
+    #[error("{0}")]
+    Input(String),
     /// An option's value is not acceptable (`matrix` and `run` options).
     #[error("{option} {value}: {why}")]
     Value {
@@ -286,6 +280,9 @@ pub enum ConfigError {
         /// What is wrong and what would be accepted.
         why: String,
     },
+    /// An environment variable spmdkit reads is not acceptable (the message names it).
+    #[error("{0}")]
+    Environment(String),
     /// The commands of `run` cannot be used.
     #[error("{0}")]
     Run(String),
@@ -316,7 +313,8 @@ pub fn parse_duration(text: &str) -> Result<f64, &'static str> {
     } else if d > MAX_DURATION_S {
         Err("durations are limited to 1000000 s")
     } else {
-        Ok(d)
+        // `-0` is 0.
+        Ok(d.abs())
     }
 }
 
@@ -333,7 +331,7 @@ pub fn parse_duration_list(list: &str) -> Result<Vec<f64>, ConfigError> {
         .map(|(i, item)| {
             parse_duration(item).map_err(|why| ConfigError::Duration {
                 origin: format!("--durations item {}", i + 1),
-                value: item.trim().to_string(),
+                value: crate::jobs::text::quote(item.trim()),
                 why,
             })
         })
@@ -345,30 +343,16 @@ pub fn parse_duration_list(list: &str) -> Result<Vec<f64>, ConfigError> {
 /// # Errors
 /// An unreadable or non-text file, a bad line (with its number), or no durations at all.
 pub fn read_tasks_file(path: &Path) -> Result<Vec<f64>, ConfigError> {
-    let file_error = |why: String| ConfigError::TasksFile {
-        path: path.to_path_buf(),
-        why,
-    };
-    if path.is_dir() {
-        return Err(file_error("it is a directory, not a file".into()));
-    }
-    let bytes = std::fs::read(path).map_err(|e| file_error(e.to_string()))?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count();
-        file_error(format!("it is not text (line {line} is not UTF-8)"))
-    })?;
+    let lines = crate::jobs::text::read_lines(path, "tasks file").map_err(ConfigError::Input)?;
     let mut durations = Vec::new();
-    for (i, line) in text.lines().enumerate() {
+    for (number, line) in &lines {
         let content = line.split('#').next().unwrap_or("").trim();
         if content.is_empty() {
             continue;
         }
         let d = parse_duration(content).map_err(|why| ConfigError::Duration {
-            origin: format!("tasks file '{}' line {}", path.display(), i + 1),
-            value: content.to_string(),
+            origin: format!("tasks file '{}' line {number}", path.display()),
+            value: crate::jobs::text::quote(content),
             why,
         })?;
         durations.push(d);
@@ -413,7 +397,8 @@ impl SleepConfig {
                 durations: Vec::new(),
                 schedule,
                 threads: threads.count,
-                progress: ProgressMode::choose(args.run.quiet, under_launcher),
+                progress: ProgressMode::choose(args.run.quiet, under_launcher)
+                    .map_err(ConfigError::Environment)?,
                 faults: args.run.faults()?,
             },
             threads,
@@ -529,9 +514,13 @@ impl MatrixConfig {
 }
 
 fn output_target(run: &RunArgs) -> Result<Option<OutputTarget>, ConfigError> {
-    let io_error = run.faults()?.io_error();
+    let faults = run.faults()?;
     Ok(match &run.output {
-        Some(path) => Some(OutputTarget::check(path, run.force)?.fail_part_way(io_error)),
+        Some(path) => Some(
+            OutputTarget::check(path, run.force)?
+                .fail_part_way(faults.io_error())
+                .without_hard_links(faults.no_hard_links()),
+        ),
         None => None,
     })
 }
@@ -592,7 +581,11 @@ mod tests {
         let binary = dir.join("binary.bin");
         std::fs::write(&binary, [0x31, 0x0a, 0xff, 0xfe, 0x00]).unwrap();
         let e = read_tasks_file(&binary).unwrap_err().to_string();
-        assert!(e.contains("not text (line 2"), "{e}");
+        assert!(e.contains("line 2 holds a NUL byte"), "{e}");
+        let latin1 = dir.join("latin1.txt");
+        std::fs::write(&latin1, b"0.1\n0.2\xe9\n").unwrap();
+        let e = read_tasks_file(&latin1).unwrap_err().to_string();
+        assert!(e.contains("line 2 is not UTF-8"), "{e}");
         let e = read_tasks_file(&dir).unwrap_err().to_string();
         assert!(e.contains("directory"), "{e}");
         let e = read_tasks_file(&dir.join("missing"))

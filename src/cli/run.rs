@@ -174,7 +174,12 @@ impl FarmConfig {
             .transpose()?
             .map(|c| c as usize);
         let slots = match &args.slots {
-            Some(s) => count("--slots", s, 1, 4096)? as usize,
+            Some(s) => count(
+                "--slots",
+                s,
+                1,
+                crate::comm::max_threads(crate::comm::cores_here()) as u64,
+            )? as usize,
             None => (threads_here(None)?.count / cpus_per_slot.unwrap_or(1)).max(1),
         };
         let order =
@@ -263,7 +268,8 @@ impl FarmConfig {
                 grace: seconds("--grace", &args.grace, true)?,
                 output_dir: args.output_dir.clone(),
                 seed,
-                progress: ProgressMode::choose(args.quiet, under_launcher),
+                progress: ProgressMode::choose(args.quiet, under_launcher)
+                    .map_err(ConfigError::Environment)?,
             },
             json: args.json,
             output: match (&args.output, is_root) {

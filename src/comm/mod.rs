@@ -25,7 +25,10 @@ pub(crate) mod mpi_backend;
 mod threads;
 mod watch;
 
-pub use threads::{resolve_threads, threads_here, Threads, ThreadsError, MAX_THREADS};
+pub use threads::{
+    max_threads, resolve_threads, threads_here, Threads, ThreadsError, MAX_THREADS,
+    THREADS_PER_CORE,
+};
 
 /// A message tag. Programs may use tags below [`RESERVED_TAGS`] for their own point-to-point
 /// messages; the tags from there up belong to spmdkit's collectives, engine and reductions.

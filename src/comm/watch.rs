@@ -45,7 +45,7 @@ impl Watch {
                 watched.then_some(now)
             })
             .collect();
-        let interval = (timeout / 4).clamp(MIN_INTERVAL, MAX_INTERVAL);
+        let interval = (timeout / 8).clamp(MIN_INTERVAL, MAX_INTERVAL);
         Watch {
             timeout,
             interval,
@@ -203,10 +203,10 @@ mod tests {
         let t0 = Instant::now();
         let mut w = Watch::new(1, 2, Duration::from_secs(2), Vec::new(), t0);
         assert!(w.due(t0));
-        assert!(!w.due(t0 + Duration::from_millis(499)));
-        assert!(w.due(t0 + Duration::from_millis(500)));
+        assert!(!w.due(t0 + Duration::from_millis(249)));
+        assert!(w.due(t0 + Duration::from_millis(250)));
         // Short timeouts beat at least every 10 ms, long ones at most every second.
-        let fast = Watch::new(1, 2, Duration::from_millis(8), Vec::new(), t0);
+        let fast = Watch::new(1, 2, Duration::from_millis(40), Vec::new(), t0);
         assert_eq!(fast.interval, MIN_INTERVAL);
         let slow = Watch::new(1, 2, Duration::from_secs(600), Vec::new(), t0);
         assert_eq!(slow.interval, MAX_INTERVAL);

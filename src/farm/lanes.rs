@@ -25,6 +25,16 @@ pub struct PoolError {
 /// The name of every pool thread starts with this.
 pub(crate) const WORKER_PREFIX: &str = "spmdkit-worker-";
 
+thread_local! {
+    /// Whether this thread is running an engine task, whose panic is caught and recorded.
+    static IN_TASK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the calling thread is inside an engine task (a panic there is the task's failure).
+pub(crate) fn in_task() -> bool {
+    IN_TASK.with(std::cell::Cell::get)
+}
+
 impl From<PoolError> for crate::Error {
     fn from(e: PoolError) -> Self {
         crate::Error::failed(e.to_string())
@@ -32,7 +42,7 @@ impl From<PoolError> for crate::Error {
 }
 
 /// Builds a pool of exactly `threads` threads named `spmdkit-worker-<k>`: the pool to hand to
-/// [`Farm`](crate::Farm) and to the reductions. (A panic in a thread of that name is a task's,
+/// [`Farm`](crate::Farm) and to the reductions. (A panic inside an engine task is the task's,
 /// which [`World::run`](crate::World::run) reports in one line.)
 ///
 /// # Errors
@@ -75,8 +85,10 @@ fn run_one<T, R>(
     work: &(impl Fn(&T, usize) -> R + Sync),
 ) -> Outcome<R> {
     let start_s = epoch.elapsed().as_secs_f64();
+    IN_TASK.with(|t| t.set(true));
     let result = panic::catch_unwind(AssertUnwindSafe(|| work(task, thread)))
         .map_err(|payload| panic_message(payload.as_ref()));
+    IN_TASK.with(|t| t.set(false));
     let end_s = epoch.elapsed().as_secs_f64();
     Outcome {
         index,

@@ -246,21 +246,22 @@ impl<'p> Farm<'p> {
     {
         let root = comm.rank() == 0;
         let lanes = collective::gather(comm, 0, &self.pool.current_num_threads());
-        let checked = if root {
-            self.check_costs(tasks.len())
-        } else {
-            Ok(())
+        let mode = match self.progress {
+            Some(mode) => Ok(mode),
+            None => ProgressMode::choose(false, comm.backend() == "mpi").map_err(Error::bad_input),
         };
-        agree(comm, checked)?;
+        let checked = if root {
+            self.check_costs(tasks.len()).and(mode)
+        } else {
+            Ok(ProgressMode::Off)
+        };
+        let mode = agree(comm, checked)?;
         let mine: Vec<(usize, usize, T)> = if self.policy.is_static() {
             let plan = lanes.as_ref().map(|lanes| self.plan(&tasks, lanes));
             collective::scatter_as(comm, 0, plan)
         } else {
             Vec::new()
         };
-        let mode = self
-            .progress
-            .unwrap_or_else(|| ProgressMode::choose(false, comm.backend() == "mpi"));
         let mut progress = root.then(|| Progress::new(tasks.len(), mode));
 
         comm.barrier();
@@ -411,12 +412,7 @@ impl Running<'_> {
             if comm.rank() == 0 {
                 self.follow(comm, progress, &|| workers.is_finished(), &mut |_, _| {});
             } else {
-                // Keep the heartbeat going while the threads work (a task may take hours).
-                let mut pause = lanes::Backoff::default();
-                while !workers.is_finished() {
-                    comm.pulse();
-                    pause.after(false);
-                }
+                beat_until_finished(comm, &workers);
             }
             workers
                 .join()
@@ -535,6 +531,7 @@ impl Running<'_> {
                 }
                 feed.push_many(chunk.into_iter().enumerate().map(|(i, t)| (start + i, t)));
             }
+            beat_until_finished(comm, &workers);
             workers
                 .join()
                 .expect("task panics are caught in the workers")
@@ -588,6 +585,18 @@ impl Running<'_> {
             comm.pulse();
             pause.after(busy);
         }
+    }
+}
+
+/// Keeps the heartbeat going until the threads are done (their last task may take hours).
+fn beat_until_finished<C: Comm + ?Sized, R>(
+    comm: &C,
+    workers: &std::thread::ScopedJoinHandle<'_, R>,
+) {
+    let mut pause = lanes::Backoff::default();
+    while !workers.is_finished() {
+        comm.pulse();
+        pause.after(false);
     }
 }
 

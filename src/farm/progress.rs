@@ -32,24 +32,60 @@ pub enum ProgressMode {
 impl ProgressMode {
     /// Chooses the mode: off when `quiet`; a bar when started by hand with stderr on a terminal;
     /// plain lines otherwise, every [`INTERVAL_VAR`] seconds (default 5).
-    pub fn choose(quiet: bool, under_launcher: bool) -> ProgressMode {
+    ///
+    /// # Errors
+    /// When [`INTERVAL_VAR`] is set to something other than a number of seconds from 0.01 to
+    /// 86400, naming it (checked even where it is not used, so a mistake shows at once).
+    pub fn choose(quiet: bool, under_launcher: bool) -> Result<ProgressMode, String> {
+        let interval = match std::env::var(INTERVAL_VAR) {
+            Ok(v) => interval_from(&v)?,
+            Err(_) => Duration::from_secs(5),
+        };
         if quiet {
-            return ProgressMode::Off;
+            return Ok(ProgressMode::Off);
         }
         if cfg!(feature = "cli")
             && !under_launcher
             && std::io::IsTerminal::is_terminal(&std::io::stderr())
         {
-            return ProgressMode::Bar;
+            return Ok(ProgressMode::Bar);
         }
-        let seconds = std::env::var(INTERVAL_VAR)
-            .ok()
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s > 0.0)
-            .unwrap_or(5.0);
-        ProgressMode::Lines {
-            interval: Duration::from_secs_f64(seconds),
-        }
+        Ok(ProgressMode::Lines { interval })
+    }
+}
+
+/// Parses a value of [`INTERVAL_VAR`].
+fn interval_from(text: &str) -> Result<Duration, String> {
+    match text.trim().parse::<f64>() {
+        Ok(s) if (0.01..=86_400.0).contains(&s) => Ok(Duration::from_secs_f64(s)),
+        _ => Err(format!(
+            "{INTERVAL_VAR} = '{}': expected the seconds between progress lines, from 0.01 to 86400",
+            text.escape_debug()
+        )),
+    }
+}
+
+/// A rate for people: `1234 tasks/s`, `2.5 tasks/s`, `0.25 tasks/s`, `1.2 tasks/min`.
+fn rate_text(per_s: f64) -> String {
+    if per_s >= 10.0 {
+        format!("{per_s:.0} tasks/s")
+    } else if per_s >= 1.0 {
+        format!("{per_s:.1} tasks/s")
+    } else if per_s >= 0.1 {
+        format!("{per_s:.2} tasks/s")
+    } else {
+        format!("{:.1} tasks/min", per_s * 60.0)
+    }
+}
+
+/// A remaining time for people: `42.0 s`, `12 min`, `3.4 h`.
+fn eta_text(s: f64) -> String {
+    if s < 120.0 {
+        format!("{s:.1} s")
+    } else if s < 7200.0 {
+        format!("{:.0} min", s / 60.0)
+    } else {
+        format!("{:.1} h", s / 3600.0)
     }
 }
 
@@ -119,10 +155,12 @@ impl Progress {
     fn line(&mut self, done: usize) {
         let secs = self.started.elapsed().as_secs_f64();
         let rate = if secs > 0.0 { done as f64 / secs } else { 0.0 };
-        let eta = if rate > 0.0 {
-            format!("{:.1} s", (self.total - done.min(self.total)) as f64 / rate)
+        // Until a task has ended there is no rate to speak of, nor an ETA.
+        let (rate, eta) = if done > 0 && rate > 0.0 {
+            let left = (self.total - done.min(self.total)) as f64 / rate;
+            (rate_text(rate), eta_text(left))
         } else {
-            "unknown".into()
+            ("no task ended yet".to_string(), "unknown".to_string())
         };
         let percent = if self.total > 0 {
             100.0 * done as f64 / self.total as f64
@@ -132,7 +170,7 @@ impl Progress {
         let mut err = std::io::stderr().lock();
         let _ = writeln!(
             err,
-            "spmdkit: progress {done}/{} tasks ({percent:.1} %), {rate:.0} tasks/s, ETA {eta}",
+            "spmdkit: progress {done}/{} tasks ({percent:.1} %), {rate}, ETA {eta}",
             self.total
         );
         self.lines += 1;
@@ -156,5 +194,33 @@ impl Progress {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_are_checked() {
+        assert_eq!(interval_from(" 2 "), Ok(Duration::from_secs(2)));
+        for bad in ["1e300", "abc", "-1", "0", "nan", "inf", ""] {
+            let e = interval_from(bad).unwrap_err();
+            assert!(
+                e.contains(INTERVAL_VAR) && e.contains("from 0.01 to 86400"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn slow_rates_and_long_waits_read_well() {
+        assert_eq!(rate_text(1234.4), "1234 tasks/s");
+        assert_eq!(rate_text(2.54), "2.5 tasks/s");
+        assert_eq!(rate_text(0.25), "0.25 tasks/s");
+        assert_eq!(rate_text(0.02), "1.2 tasks/min");
+        assert_eq!(eta_text(15.0), "15.0 s");
+        assert_eq!(eta_text(720.0), "12 min");
+        assert_eq!(eta_text(12_240.0), "3.4 h");
     }
 }

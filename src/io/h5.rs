@@ -1,18 +1,26 @@
 //! HDF5 output, written atomically.
 //!
-//! A file is written under a temporary name in the same directory,
-//! `<name>.spmdkit-partial-<pid>`, closed and flushed to disk, then published under the
-//! requested name in one step: `link(2)` when the name must not be overwritten (it fails if the
-//! name appeared meanwhile) or `rename(2)` with `--force`. A crash at any moment therefore leaves
-//! either no file or the complete one under the requested name; a leftover `*.spmdkit-partial-*`
-//! file is an interrupted write, safe to delete, and the next run (another pid) never collides
-//! with it.
+//! A file is written under a temporary name of its own in the directory of the file,
+//! `<name>.spmdkit-partial-<id>` (`<id>`: 16 random hex digits, so the name is unique across
+//! hosts sharing a filesystem and across PID namespaces; created exclusively), closed and flushed
+//! to disk, then published under the requested name in one step: `link(2)` when the name must not
+//! be overwritten (it fails if the name appeared meanwhile; on filesystems without hard links,
+//! `renameat2(RENAME_NOREPLACE)`, else a check and a `rename`), or `rename(2)` with `--force`.
+//! Every file carries the run's id as the attribute `run_id` of `/`, and after publishing the
+//! writer reads it back: a run that reports success has published its own results. A crash at
+//! any moment leaves either no file or the complete one under the requested name; a leftover
+//! `*.spmdkit-partial-*` file is an interrupted write, safe to delete, and is never reused.
+//!
+//! `--force` replaces a regular file only: a directory, device, FIFO or socket is refused before
+//! any work. A symbolic link is followed: with `--force` the file it points to is replaced (in
+//! the target's directory), the link itself kept; a link to nothing is refused.
 
 use crate::jobs::matrix::MatrixReport;
 use crate::jobs::run::RunReport;
 use crate::jobs::sleep::SleepReport;
 use hdf5::types::VarLenUnicode;
 use std::fs::OpenOptions;
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 /// The output file cannot be used or written.
@@ -25,12 +33,42 @@ pub enum OutputError {
     /// The path names a directory.
     #[error("output path '{0}' is a directory; give a file name such as run.h5")]
     IsDirectory(PathBuf),
+    /// The path names something other than a regular file (a device, FIFO, socket).
+    #[error(
+        "output path '{path}' is {kind}, not a regular file; spmdkit writes (and --force \
+         replaces) regular files only"
+    )]
+    NotRegular {
+        /// The requested file.
+        path: PathBuf,
+        /// What it is: "a character device", "a FIFO", ...
+        kind: &'static str,
+    },
+    /// The path is a symbolic link to nothing.
+    #[error(
+        "output path '{path}' is a symbolic link to '{target}', which does not exist; remove the \
+         link or give another name"
+    )]
+    DanglingLink {
+        /// The requested file.
+        path: PathBuf,
+        /// Where the link points.
+        target: PathBuf,
+    },
     /// The directory that would hold the file does not exist.
     #[error("cannot write '{path}': directory '{dir}' does not exist")]
     NoDirectory {
         /// The requested file.
         path: PathBuf,
         /// Its directory.
+        dir: PathBuf,
+    },
+    /// What would be the file's directory is not a directory.
+    #[error("cannot write '{path}': '{dir}' is not a directory")]
+    NotADirectory {
+        /// The requested file.
+        path: PathBuf,
+        /// What stands where its directory would be.
         dir: PathBuf,
     },
     /// Files cannot be created in the directory.
@@ -43,7 +81,7 @@ pub enum OutputError {
         /// The operating system's reason.
         why: String,
     },
-    /// Writing failed part-way; nothing was left under the requested name.
+    /// Writing failed part-way; nothing of this run was left under the requested name.
     #[error("writing '{path}' failed: {why}")]
     Write {
         /// The requested file.
@@ -77,47 +115,146 @@ impl From<OutputError> for crate::Error {
 /// A checked place to write one HDF5 file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutputTarget {
+    /// The name as given.
     path: PathBuf,
+    /// Where the file is published: `path`, or the file a symbolic link `path` points to.
+    dest: PathBuf,
     force: bool,
+    /// This run's id: in the temporary names and in the file's `run_id` attribute.
+    run_id: String,
     fail_part_way: bool,
+    no_hard_links: bool,
 }
 
+/// What a file type is, in words.
+fn kind_of(t: std::fs::FileType) -> &'static str {
+    if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// 16 random hex digits from the kernel (mixed with the time and pid if it has none to give).
+fn random_id() -> String {
+    let mut bytes = [0u8; 8];
+    // SAFETY: the pointer and length describe `bytes`, which outlives the call.
+    let got = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    let mut value = u64::from_le_bytes(bytes);
+    if got != bytes.len() as isize {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        value = crate::kernels::splitmix64(now ^ (u64::from(std::process::id()) << 32));
+    }
+    format!("{value:016x}")
+}
+
+/// The longest prefix of `name` of at most `max` bytes that ends on a character boundary.
+fn prefix(name: &str, max: usize) -> &str {
+    let mut end = name.len().min(max);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    &name[..end]
+}
+
+/// Temporary names keep at most this much of the file name, so that any legal name (255 bytes)
+/// leaves room for the suffix.
+const NAME_KEPT: usize = 200;
+const PARTIAL: &str = ".spmdkit-partial-";
+/// A temporary file untouched for this long is reported as probably left by an interrupted write.
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
+
 impl OutputTarget {
-    /// Checks, before any work starts, that `path` can be written: not a directory, not existing
-    /// unless `force`, and in a directory where this process can create files (tested by creating
-    /// and removing the temporary file).
+    /// Checks, before any work starts, that `path` can be written: not a directory, device, FIFO
+    /// or socket, not a symbolic link to nothing, not existing unless `force`, and in a directory
+    /// where this process can create files (tested by creating and removing a temporary file).
     ///
     /// # Errors
     /// The reason the path cannot be used.
     pub fn check(path: &Path, force: bool) -> Result<Self, OutputError> {
-        if path.is_dir() {
-            return Err(OutputError::IsDirectory(path.to_path_buf()));
-        }
-        if path.exists() && !force {
-            return Err(OutputError::Exists(path.to_path_buf()));
-        }
-        let dir = directory_of(path);
-        if !dir.is_dir() {
+        let not_writable = |dir: &Path, e: std::io::Error| OutputError::NotWritable {
+            path: path.to_path_buf(),
+            dir: dir.to_path_buf(),
+            why: e.to_string(),
+        };
+        let dest = match std::fs::symlink_metadata(path) {
+            // Not there, or its directory is not one (said below).
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    || e.raw_os_error() == Some(libc::ENOTDIR) =>
+            {
+                path.to_path_buf()
+            }
+            Err(e) => return Err(not_writable(&directory_of(path), e)),
+            Ok(meta) => {
+                let (meta, dest) = if meta.file_type().is_symlink() {
+                    match std::fs::metadata(path) {
+                        Ok(target) => (
+                            target,
+                            std::fs::canonicalize(path)
+                                .map_err(|e| not_writable(&directory_of(path), e))?,
+                        ),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                            return Err(OutputError::DanglingLink {
+                                path: path.to_path_buf(),
+                                target: std::fs::read_link(path).unwrap_or_default(),
+                            })
+                        }
+                        Err(e) => return Err(not_writable(&directory_of(path), e)),
+                    }
+                } else {
+                    (meta, path.to_path_buf())
+                };
+                if meta.is_dir() {
+                    return Err(OutputError::IsDirectory(path.to_path_buf()));
+                }
+                if !meta.is_file() {
+                    return Err(OutputError::NotRegular {
+                        path: path.to_path_buf(),
+                        kind: kind_of(meta.file_type()),
+                    });
+                }
+                if !force {
+                    return Err(OutputError::Exists(path.to_path_buf()));
+                }
+                dest
+            }
+        };
+        let dir = directory_of(&dest);
+        if !dir.exists() {
             return Err(OutputError::NoDirectory {
+                path: path.to_path_buf(),
+                dir,
+            });
+        }
+        if !dir.is_dir() {
+            return Err(OutputError::NotADirectory {
                 path: path.to_path_buf(),
                 dir,
             });
         }
         let target = OutputTarget {
             path: path.to_path_buf(),
+            dest,
             force,
+            run_id: random_id(),
             fail_part_way: false,
+            no_hard_links: false,
         };
-        let probe = target.partial_path();
+        let probe = target.partial_path(&random_id());
         OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&probe)
-            .map_err(|e| OutputError::NotWritable {
-                path: path.to_path_buf(),
-                dir: dir.clone(),
-                why: e.to_string(),
-            })?;
+            .map_err(|e| not_writable(&dir, e))?;
         let _ = std::fs::remove_file(&probe);
         Ok(target)
     }
@@ -129,29 +266,42 @@ impl OutputTarget {
         self
     }
 
-    /// Temporary files of earlier writes to the same name whose process is gone: left by a run
-    /// that was killed while writing. They are never reused or overwritten (each run writes under
-    /// its own pid), only reported, so the user can delete them.
+    /// Publishes as on a filesystem without hard links, when `yes` (the `no-hard-links`
+    /// injected fault).
+    #[doc(hidden)]
+    pub fn without_hard_links(mut self, yes: bool) -> Self {
+        self.no_hard_links = yes;
+        self
+    }
+
+    /// Temporary files of earlier writes to the same name, untouched for 10 minutes: most likely
+    /// left by a run that was killed while writing. They are never reused or removed (another
+    /// run's live write looks the same from here), only reported, so the user can delete them.
     pub fn stale_partials(&self) -> Vec<PathBuf> {
         let Some(name) = self
-            .path
+            .dest
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
         else {
             return Vec::new();
         };
-        let prefix = format!("{name}.spmdkit-partial-");
-        let Ok(entries) = std::fs::read_dir(directory_of(&self.path)) else {
+        let start = format!("{}{PARTIAL}", prefix(&name, NAME_KEPT));
+        let Ok(entries) = std::fs::read_dir(directory_of(&self.dest)) else {
             return Vec::new();
         };
         let mut stale: Vec<PathBuf> = entries
             .filter_map(Result::ok)
             .filter(|e| {
                 let file = e.file_name().to_string_lossy().into_owned();
-                match file.strip_prefix(&prefix).map(str::parse::<u32>) {
-                    Some(Ok(pid)) => !Path::new(&format!("/proc/{pid}")).exists(),
-                    _ => false,
-                }
+                let ours = file
+                    .strip_prefix(&start)
+                    .is_some_and(|id| id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()));
+                ours && e
+                    .metadata()
+                    .ok()
+                    .and_then(|m| m.modified().ok())
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age >= STALE_AFTER)
             })
             .map(|e| e.path())
             .collect();
@@ -164,17 +314,36 @@ impl OutputTarget {
         &self.path
     }
 
-    /// The temporary name this process writes to before publishing.
-    pub fn partial_path(&self) -> PathBuf {
+    /// This run's id, stored in the file as the attribute `run_id` of `/`.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// A temporary name with `id`, next to the file.
+    fn partial_path(&self, id: &str) -> PathBuf {
         let name = self
-            .path
+            .dest
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "output".into());
-        directory_of(&self.path).join(format!("{name}.spmdkit-partial-{}", std::process::id()))
+        directory_of(&self.dest).join(format!("{}{PARTIAL}{id}", prefix(&name, NAME_KEPT)))
     }
 
-    /// Creates the file under the temporary name, lets `fill` write it, and publishes it under the
+    /// Creates a temporary file of this run's own, exclusively (another name if one exists).
+    fn create_partial(&self) -> Result<Partial, String> {
+        let mut id = self.run_id.clone();
+        for _ in 0..8 {
+            let path = self.partial_path(&id);
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(_) => return Ok(Partial(path)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => id = random_id(),
+                Err(e) => return Err(format!("cannot create '{}': {e}", path.display())),
+            }
+        }
+        Err("cannot find a free temporary name".into())
+    }
+
+    /// Creates the file under a temporary name, lets `fill` write it, and publishes it under the
     /// requested name only if everything succeeded.
     ///
     /// # Examples
@@ -196,18 +365,20 @@ impl OutputTarget {
     /// ```
     ///
     /// # Errors
-    /// [`OutputError::Write`] when `fill`, closing, syncing or publishing fails; the temporary
-    /// file is removed and nothing appears under the requested name.
+    /// [`OutputError::Write`] when `fill`, closing, syncing or publishing fails, or when another
+    /// run's file took the name at the same moment; the temporary file is removed and nothing of
+    /// this run appears under the requested name.
     pub fn write_with(
         &self,
         fill: impl FnOnce(&hdf5::File) -> hdf5::Result<()>,
     ) -> Result<(), OutputError> {
-        let partial = Partial(self.partial_path());
         let fail = |why: String| OutputError::Write {
             path: self.path.clone(),
             why,
         };
+        let partial = self.create_partial().map_err(fail)?;
         let file = hdf5::File::create(&partial.0).map_err(|e| fail(e.to_string()))?;
+        put_text_attr(&file, "run_id", &self.run_id).map_err(|e| fail(e.to_string()))?;
         fill(&file).map_err(|e| fail(e.to_string()))?;
         if self.fail_part_way {
             return Err(fail(
@@ -218,25 +389,97 @@ impl OutputTarget {
         std::fs::File::open(&partial.0)
             .and_then(|f| f.sync_all())
             .map_err(|e| fail(format!("cannot flush to disk: {e}")))?;
-        if self.force {
-            std::fs::rename(&partial.0, &self.path).map_err(|e| fail(e.to_string()))?;
-        } else {
-            std::fs::hard_link(&partial.0, &self.path).map_err(|e| {
-                if e.kind() == std::io::ErrorKind::AlreadyExists {
-                    fail(
-                        "the file appeared while spmdkit was running; pass --force to overwrite it"
-                            .into(),
-                    )
-                } else {
-                    fail(e.to_string())
-                }
-            })?;
-        }
+        self.publish(&partial.0).map_err(fail)?;
         drop(partial);
-        if let Ok(dir) = std::fs::File::open(directory_of(&self.path)) {
+        if let Ok(dir) = std::fs::File::open(directory_of(&self.dest)) {
             let _ = dir.sync_all();
         }
+        self.verify().map_err(fail)
+    }
+
+    /// Moves the complete temporary file to its name: replacing with `force`, else only if the
+    /// name is still free.
+    fn publish(&self, partial: &Path) -> Result<(), String> {
+        let appeared = || {
+            "the file appeared while spmdkit was running (another run?); this run's results \
+             are not in it; pass --force to overwrite it"
+                .to_string()
+        };
+        if self.force {
+            return std::fs::rename(partial, &self.dest).map_err(|e| e.to_string());
+        }
+        let linked = if self.no_hard_links {
+            Err(std::io::Error::from_raw_os_error(libc::EPERM))
+        } else {
+            std::fs::hard_link(partial, &self.dest)
+        };
+        let unsupported = |e: &std::io::Error| {
+            matches!(
+                e.raw_os_error(),
+                Some(libc::EPERM | libc::EOPNOTSUPP | libc::ENOSYS | libc::EINVAL | libc::EMLINK)
+            )
+        };
+        match linked {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(appeared()),
+            Err(e) if !unsupported(&e) => return Err(e.to_string()),
+            Err(_) => {}
+        }
+        // No hard links here (some FUSE and SMB filesystems): rename without replacing.
+        match rename_noreplace(partial, &self.dest) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(appeared()),
+            Err(e) if unsupported(&e) => {
+                // Neither: check, then rename. A run creating the name in between would be
+                // replaced; `verify` then tells that run it lost its file.
+                if std::fs::symlink_metadata(&self.dest).is_ok() {
+                    return Err(appeared());
+                }
+                std::fs::rename(partial, &self.dest).map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Reads the published file's `run_id` back: it must be this run's.
+    fn verify(&self) -> Result<(), String> {
+        let found = hdf5::File::open(&self.dest)
+            .and_then(|f| f.attr("run_id")?.read_scalar::<VarLenUnicode>())
+            .map_err(|e| format!("cannot read the published file back: {e}"))?;
+        if found.as_str() == self.run_id {
+            Ok(())
+        } else {
+            Err(format!(
+                "another run (id {found}) replaced the file at the same moment; it holds that \
+                 run's results, not this one's (id {})",
+                self.run_id
+            ))
+        }
+    }
+}
+
+/// `renameat2(from, to, RENAME_NOREPLACE)`: fails with `AlreadyExists` if `to` exists.
+fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| {
+        std::ffi::CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))
+    };
+    let (from, to) = (c(from)?, c(to)?);
+    // SAFETY: both pointers are NUL-terminated strings that outlive the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
         Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 
@@ -508,18 +751,144 @@ mod tests {
     }
 
     #[test]
-    fn stale_partials_of_dead_processes_are_found() {
+    fn old_partials_of_the_same_name_are_reported_and_nothing_else() {
         let dir = scratch("stale");
         let path = dir.join("d.h5");
         let target = OutputTarget::check(&path, false).unwrap();
-        // pid 4194305 is above Linux's pid_max limit: no such process can exist.
-        let dead = dir.join("d.h5.spmdkit-partial-4194305");
-        let alive = dir.join(format!("d.h5.spmdkit-partial-{}", std::process::id()));
-        let other = dir.join("e.h5.spmdkit-partial-4194305");
-        for f in [&dead, &alive, &other] {
+        let old = dir.join("d.h5.spmdkit-partial-0123456789abcdef");
+        let fresh = dir.join("d.h5.spmdkit-partial-fedcba9876543210");
+        let other = dir.join("e.h5.spmdkit-partial-0123456789abcdef");
+        let odd = dir.join("d.h5.spmdkit-partial-42");
+        for f in [&old, &fresh, &other, &odd] {
             std::fs::write(f, b"x").unwrap();
         }
-        assert_eq!(target.stale_partials(), vec![dead]);
+        let long_ago = std::time::SystemTime::now() - STALE_AFTER * 2;
+        for f in [&old, &other, &odd] {
+            std::fs::File::options()
+                .write(true)
+                .open(f)
+                .unwrap()
+                .set_modified(long_ago)
+                .unwrap();
+        }
+        assert_eq!(target.stale_partials(), vec![old]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn what_is_not_a_regular_file_is_refused_even_with_force() {
+        let dir = scratch("special");
+        let fifo = dir.join("pipe");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        for force in [false, true] {
+            let e = OutputTarget::check(&fifo, force).unwrap_err();
+            assert!(
+                e.to_string().contains("is a FIFO, not a regular file"),
+                "{e}"
+            );
+            assert_eq!(e.exit_code(), 2);
+        }
+        let socket_path = dir.join("sock");
+        let _socket = std::os::unix::net::UnixListener::bind(&socket_path).unwrap();
+        let e = OutputTarget::check(&socket_path, true).unwrap_err();
+        assert!(e.to_string().contains("a socket"), "{e}");
+        // A link to a device is followed and refused.
+        let link = dir.join("null.h5");
+        std::os::unix::fs::symlink("/dev/null", &link).unwrap();
+        let e = OutputTarget::check(&link, true).unwrap_err();
+        assert!(e.to_string().contains("a character device"), "{e}");
+        // A link to nothing is refused before any work, with or without force.
+        let dangling = dir.join("gone.h5");
+        std::os::unix::fs::symlink(dir.join("nowhere/x.h5"), &dangling).unwrap();
+        for force in [false, true] {
+            let e = OutputTarget::check(&dangling, force).unwrap_err();
+            assert!(e.to_string().contains("symbolic link to"), "{e}");
+        }
+        // A regular file where the directory should be.
+        let file = dir.join("plain");
+        std::fs::write(&file, b"x").unwrap();
+        let e = OutputTarget::check(&file.join("x.h5"), false).unwrap_err();
+        assert!(e.to_string().contains("is not a directory"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn force_through_a_link_replaces_its_target_and_keeps_the_link() {
+        let dir = scratch("link");
+        std::fs::create_dir_all(dir.join("runs")).unwrap();
+        let real = dir.join("runs/r1.h5");
+        std::fs::write(&real, b"old").unwrap();
+        let link = dir.join("latest.h5");
+        std::os::unix::fs::symlink("runs/r1.h5", &link).unwrap();
+        assert!(matches!(
+            OutputTarget::check(&link, false),
+            Err(OutputError::Exists(_))
+        ));
+        let target = OutputTarget::check(&link, true).unwrap();
+        target
+            .write_with(|f| put_number_attr(f, "answer", 7u64))
+            .unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        let file = hdf5::File::open(&real).unwrap();
+        assert_eq!(
+            file.attr("answer").unwrap().read_scalar::<u64>().unwrap(),
+            7
+        );
+        let id = file
+            .attr("run_id")
+            .unwrap()
+            .read_scalar::<VarLenUnicode>()
+            .unwrap();
+        assert_eq!(id.as_str(), target.run_id());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_longest_legal_name_can_be_written() {
+        let dir = scratch("long");
+        let path = dir.join(format!("{}.h5", "n".repeat(250)));
+        let target = OutputTarget::check(&path, false).unwrap();
+        target.write_with(|_| Ok(())).unwrap();
+        assert!(path.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn without_hard_links_the_file_is_still_published_without_clobbering() {
+        let dir = scratch("nolinks");
+        let path = dir.join("f.h5");
+        let target = OutputTarget::check(&path, false)
+            .unwrap()
+            .without_hard_links(true);
+        target.write_with(|_| Ok(())).unwrap();
+        assert!(path.exists());
+        let second = OutputTarget {
+            run_id: random_id(),
+            ..target
+        };
+        let e = second.write_with(|_| Ok(())).unwrap_err();
+        assert!(e.to_string().contains("appeared"), "{e}");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_file_replaced_by_another_run_is_not_reported_as_published() {
+        let dir = scratch("swap");
+        let path = dir.join("s.h5");
+        let mine = OutputTarget::check(&path, false).unwrap();
+        let theirs = OutputTarget::check(&path, false).unwrap();
+        assert_ne!(mine.run_id(), theirs.run_id());
+        theirs.write_with(|_| Ok(())).unwrap();
+        // As if their rename had landed between this run's publish and its check.
+        let e = mine.verify().unwrap_err();
+        assert!(e.contains("another run"), "{e}");
+        assert!(theirs.verify().is_ok());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -557,9 +926,8 @@ mod tests {
         );
         // A second write without force must not clobber the first.
         let again = OutputTarget {
-            path: path.clone(),
-            force: false,
-            fail_part_way: false,
+            run_id: random_id(),
+            ..target
         };
         assert!(again.write_with(|_| Ok(())).is_err());
         std::fs::remove_dir_all(&dir).unwrap();

@@ -39,13 +39,15 @@ impl Render for SleepReport {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "spmdkit sleep: {} tasks on {} rank{} x {} thread{} (W = {} workers), schedule {}",
+            "spmdkit sleep: {} task{} on {} rank{} x {} thread{} (W = {} worker{}), schedule {}",
             self.tasks.len(),
+            plural(self.tasks.len()),
             self.ranks,
             plural(self.ranks),
             self.threads_per_rank,
             plural(self.threads_per_rank),
             self.workers,
+            plural(self.workers),
             self.schedule
         );
         let _ = writeln!(
@@ -127,7 +129,10 @@ impl Render for SleepReport {
         }
         let _ = writeln!(s);
         if self.failed.is_empty() {
-            let _ = writeln!(s, "  all {} tasks succeeded", self.tasks.len());
+            let _ = match self.tasks.len() {
+                1 => writeln!(s, "  the task succeeded"),
+                n => writeln!(s, "  all {n} tasks succeeded"),
+            };
         } else {
             let _ = writeln!(s, "  FAILED tasks: {:?}", self.failed);
         }

@@ -6,6 +6,7 @@
 //! | `abort-rank=<r>[@<seconds>]` | rank `<r>`'s process aborts (SIGABRT), when the work starts or that many seconds later |
 //! | `exit-rank=<r>` | rank `<r>` exits with code 3 when the work starts, without telling MPI |
 //! | `io-error` | writing the output file fails part-way |
+//! | `no-hard-links` | the output file is published as on a filesystem without hard links |
 //!
 //! Faults are armed after the configuration has been agreed on, so they test failures while
 //! running, not bad input.
@@ -31,13 +32,15 @@ pub enum Fault {
     ExitRank(usize),
     /// Writing the output file fails part-way.
     IoError,
+    /// The output file is published as on a filesystem without hard links.
+    NoHardLinks,
 }
 
 /// A `--inject-fault` value that is not a fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "--inject-fault '{0}' is not a fault (expected panic-task=<id>, abort-rank=<rank>[@<seconds>], \
-     exit-rank=<rank> or io-error)"
+     exit-rank=<rank>, io-error or no-hard-links)"
 )]
 pub struct BadFault(pub String);
 
@@ -48,13 +51,14 @@ impl FromStr for Fault {
         let number = |v: &str| v.trim().parse::<usize>().map_err(|_| bad());
         match s.split_once('=') {
             None if s == "io-error" => Ok(Fault::IoError),
+            None if s == "no-hard-links" => Ok(Fault::NoHardLinks),
             Some(("panic-task", v)) => Ok(Fault::PanicTask(number(v)?)),
             Some(("exit-rank", v)) => Ok(Fault::ExitRank(number(v)?)),
             Some(("abort-rank", v)) => {
                 let (rank, after) = match v.split_once('@') {
                     Some((r, t)) => {
                         let t: f64 = t.trim().parse().map_err(|_| bad())?;
-                        if !t.is_finite() || t < 0.0 {
+                        if !t.is_finite() || !(0.0..=crate::jobs::MAX_DURATION_S).contains(&t) {
                             return Err(bad());
                         }
                         (number(r)?, Some(t))
@@ -79,6 +83,7 @@ impl fmt::Display for Fault {
             } => write!(f, "abort-rank={rank}@{t}"),
             Fault::ExitRank(rank) => write!(f, "exit-rank={rank}"),
             Fault::IoError => f.write_str("io-error"),
+            Fault::NoHardLinks => f.write_str("no-hard-links"),
         }
     }
 }
@@ -96,6 +101,37 @@ impl Faults {
     /// Whether the output write must fail.
     pub fn io_error(&self) -> bool {
         self.0.contains(&Fault::IoError)
+    }
+
+    /// Whether the output must be published as without hard links.
+    pub fn no_hard_links(&self) -> bool {
+        self.0.contains(&Fault::NoHardLinks)
+    }
+
+    /// Refuses faults that cannot fire in a job of `ranks` ranks with `tasks` tasks (or pairs,
+    /// for `matrix`; `None` where unknown) and with or without an output file.
+    ///
+    /// # Errors
+    /// The first such fault, and why.
+    pub fn check(&self, ranks: usize, tasks: Option<usize>, output: bool) -> Result<(), String> {
+        for fault in &self.0 {
+            let why = match *fault {
+                Fault::PanicTask(id) => tasks
+                    .filter(|&n| id >= n)
+                    .map(|n| format!("the tasks are numbered from 0 to {}", n.saturating_sub(1))),
+                Fault::AbortRank { rank, .. } | Fault::ExitRank(rank) if rank >= ranks => {
+                    Some(format!("the ranks are numbered from 0 to {}", ranks - 1))
+                }
+                Fault::IoError | Fault::NoHardLinks if !output => {
+                    Some("there is no --output file to write".to_string())
+                }
+                _ => None,
+            };
+            if let Some(why) = why {
+                return Err(format!("--inject-fault {fault}: it cannot happen: {why}"));
+            }
+        }
+        Ok(())
     }
 
     /// Arms the faults aimed at `rank`: exits or aborts now, or starts a timer that aborts later.
@@ -139,6 +175,7 @@ mod tests {
             "abort-rank=2@0.5",
             "exit-rank=0",
             "io-error",
+            "no-hard-links",
         ] {
             let fault: Fault = spec.parse().unwrap();
             assert_eq!(fault.to_string(), spec);
@@ -150,6 +187,7 @@ mod tests {
             "panic-task=x",
             "abort-rank=1@-1",
             "abort-rank=1@nan",
+            "abort-rank=0@1e300",
             "io-error=1",
             "exit-rank=-1",
         ] {
@@ -163,5 +201,20 @@ mod tests {
         let f = Faults(vec![Fault::PanicTask(2), Fault::IoError]);
         assert!(f.task_panics(2) && !f.task_panics(1) && f.io_error());
         assert!(!Faults::default().io_error());
+    }
+
+    #[test]
+    fn faults_that_cannot_fire_are_refused() {
+        let f = |spec: &str| Faults(vec![spec.parse().unwrap()]);
+        assert!(f("panic-task=3").check(2, Some(4), false).is_ok());
+        let e = f("panic-task=4").check(2, Some(4), false).unwrap_err();
+        assert!(e.contains("numbered from 0 to 3"), "{e}");
+        assert!(f("panic-task=99").check(2, None, false).is_ok());
+        let e = f("abort-rank=2").check(2, None, false).unwrap_err();
+        assert!(e.contains("ranks are numbered from 0 to 1"), "{e}");
+        assert!(f("exit-rank=1").check(2, None, false).is_ok());
+        let e = f("io-error").check(1, None, false).unwrap_err();
+        assert!(e.contains("no --output"), "{e}");
+        assert!(f("io-error").check(1, None, true).is_ok());
     }
 }

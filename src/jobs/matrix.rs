@@ -117,12 +117,11 @@ fn check_memory(params: &MatrixParams) -> Result<(), Error> {
     let needed = each.saturating_mul(matrices);
     let budget = memory::budget().map_err(Error::bad_input)?;
     if needed > budget.bytes {
+        let (needed, has) = memory::human_pair(needed, budget.bytes);
         return Err(Error::bad_input(format!(
-            "not enough memory: this rank needs {} ({matrices} matrices of {}) but has {} ({}); \
-             use fewer or smaller matrices, more nodes, or set {}",
-            human(needed),
+            "not enough memory: this rank needs {needed} ({matrices} matrices of {}) but has \
+             {has} ({}); use fewer or smaller matrices, more nodes, or set {}",
             human(each),
-            human(budget.bytes),
             budget.origin,
             memory::BUDGET_VAR
         )));

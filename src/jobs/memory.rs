@@ -16,27 +16,30 @@ pub struct Budget {
 /// The variable that sets the budget per rank explicitly (bytes, or with a K/M/G/T suffix).
 pub const BUDGET_VAR: &str = "SPMDKIT_MEMORY_PER_RANK";
 
-/// Parses `123`, `512M`, `4G`, `1.5T` into bytes.
+/// Parses a size into bytes: a number with an optional unit K, M, G, T or P, each also written
+/// with `i`, `B` or `iB` (`512M`, `4Gi`, `4GiB`, `1.5T`), in powers of 1024, case ignored. At
+/// most 2^63 bytes.
 pub fn parse_bytes(text: &str) -> Option<u64> {
     let t = text.trim();
     let (number, unit) = match t.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
         Some((at, _)) => (&t[..at], &t[at..]),
         None => (t, ""),
     };
-    let scale: f64 = match unit
-        .to_ascii_uppercase()
-        .trim_end_matches("IB")
-        .trim_end_matches('B')
-    {
-        "" => 1.0,
-        "K" => 1024.0,
-        "M" => 1024.0 * 1024.0,
-        "G" => 1024.0 * 1024.0 * 1024.0,
-        "T" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+    let unit = unit.trim().to_ascii_uppercase();
+    let unit = unit.strip_suffix('B').unwrap_or(&unit);
+    let unit = unit.strip_suffix('I').unwrap_or(unit);
+    let power = match unit {
+        "" => 0,
+        "K" => 1,
+        "M" => 2,
+        "G" => 3,
+        "T" => 4,
+        "P" => 5,
         _ => return None,
     };
     let value: f64 = number.trim().parse().ok()?;
-    (value.is_finite() && value >= 0.0).then_some((value * scale) as u64)
+    let bytes = value * 1024f64.powi(power);
+    (bytes.is_finite() && (0.0..=9.223_372_036_854_776e18).contains(&bytes)).then_some(bytes as u64)
 }
 
 fn meminfo_available() -> Option<u64> {
@@ -82,7 +85,14 @@ pub fn budget() -> Result<Budget, String> {
                 bytes,
                 origin: BUDGET_VAR,
             })
-            .ok_or_else(|| format!("{BUDGET_VAR} = '{v}' is not a size such as 512M or 4G"));
+            .ok_or_else(|| {
+                format!(
+                    "{BUDGET_VAR} = '{}' is not a size: expected bytes, or a number with K, M, \
+                     G, T or P (also Gi, GiB, ...: powers of 1024), such as 512M or 4Gi, at most \
+                     8E",
+                    v.escape_debug()
+                )
+            });
     }
     let node = match (meminfo_available(), cgroup_available()) {
         (Some(a), Some(b)) => a.min(b),
@@ -98,6 +108,17 @@ pub fn budget() -> Result<Budget, String> {
             "available memory"
         },
     })
+}
+
+/// Two sizes for people, exact in bytes where their rounded forms would look the same:
+/// `7.6 MiB` and `1.0 GiB`, but `104857601 B` and `104857600 B`.
+pub fn human_pair(a: u64, b: u64) -> (String, String) {
+    let (ha, hb) = (human(a), human(b));
+    if ha == hb && a != b {
+        (format!("{a} B"), format!("{b} B"))
+    } else {
+        (ha, hb)
+    }
 }
 
 /// Formats bytes for people: `7.6 MiB`.
@@ -128,7 +149,18 @@ mod tests {
         assert_eq!(parse_bytes("2GiB"), Some(2 * 1024 * 1024 * 1024));
         assert_eq!(parse_bytes("lots"), None);
         assert_eq!(parse_bytes("-1G"), None);
+        assert_eq!(parse_bytes("4Gi"), Some(4 << 30));
+        assert_eq!(parse_bytes("4gib"), Some(4 << 30));
+        assert_eq!(parse_bytes("4 GB"), Some(4 << 30));
+        assert_eq!(parse_bytes("100MiB"), Some(100 << 20));
+        assert_eq!(parse_bytes("1e300G"), None);
+        assert_eq!(parse_bytes("nan"), None);
+        assert_eq!(parse_bytes("4X"), None);
+        assert_eq!(parse_bytes("1P"), Some(1 << 50));
         assert_eq!(human(8_000_000), "7.6 MiB");
+        let (a, b) = human_pair(100 << 20, (100 << 20) - 1);
+        assert_eq!((a.as_str(), b.as_str()), ("104857600 B", "104857599 B"));
+        assert_eq!(human_pair(1 << 30, 8 << 20).0, "1.0 GiB");
     }
 
     #[test]

@@ -5,10 +5,8 @@
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// Longest line accepted in a tasks file or parameter table.
-pub const MAX_LINE_BYTES: usize = 1 << 20;
-/// Largest tasks file or parameter table accepted.
-pub const MAX_INPUT_BYTES: u64 = 1 << 30;
+use crate::jobs::text::quote;
+pub use crate::jobs::text::{MAX_INPUT_BYTES, MAX_LINE_BYTES};
 
 /// One command to run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,60 +30,8 @@ impl From<InputError> for crate::Error {
     }
 }
 
-/// At most 60 characters of `text`, control characters shown as `\u{..}` escapes.
-fn quote(text: &str) -> String {
-    let mut shown: String = text.chars().take(60).flat_map(char::escape_debug).collect();
-    if text.chars().count() > 60 {
-        shown.push('…');
-    }
-    shown
-}
-
-/// Reads a text input: a regular file (not a device or a FIFO), at most [`MAX_INPUT_BYTES`],
-/// UTF-8 with an optional byte-order mark; lines of at most [`MAX_LINE_BYTES`], CRLF accepted.
-/// Returns the lines with their numbers (from 1).
 fn read_lines(path: &Path, what: &str) -> Result<Vec<(usize, String)>, InputError> {
-    let bad = |why: String| InputError(format!("{what} '{}': {why}", path.display()));
-    let meta = std::fs::metadata(path).map_err(|e| bad(e.to_string()))?;
-    if meta.is_dir() {
-        return Err(bad("it is a directory, not a file".into()));
-    }
-    if !meta.is_file() {
-        return Err(bad(
-            "it is not a regular file (a device, FIFO or socket)".into()
-        ));
-    }
-    if meta.len() > MAX_INPUT_BYTES {
-        return Err(bad(format!(
-            "it has {} bytes; at most {MAX_INPUT_BYTES} are accepted",
-            meta.len()
-        )));
-    }
-    let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
-    let mut lines = Vec::new();
-    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
-        let number = i + 1;
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        if raw.len() > MAX_LINE_BYTES {
-            return Err(bad(format!(
-                "line {number} has {} bytes; lines are limited to {MAX_LINE_BYTES}",
-                raw.len()
-            )));
-        }
-        if raw.contains(&0) {
-            return Err(bad(format!(
-                "line {number} holds a NUL byte: it is not text"
-            )));
-        }
-        let text = std::str::from_utf8(raw)
-            .map_err(|_| bad(format!("line {number} is not UTF-8 text")))?;
-        lines.push((number, text.to_string()));
-    }
-    if bytes.ends_with(b"\n") {
-        lines.pop();
-    }
-    Ok(lines)
+    crate::jobs::text::read_lines(path, what).map_err(InputError)
 }
 
 /// Reads a tasks file: one shell command a line; blank lines and lines whose first non-blank
@@ -331,7 +277,7 @@ mod tests {
         let e = read_tasks_file(&d.0).unwrap_err().0;
         assert!(e.contains("directory"), "{e}");
         let e = read_tasks_file(Path::new("/dev/zero")).unwrap_err().0;
-        assert!(e.contains("not a regular file"), "{e}");
+        assert!(e.contains("it is a device"), "{e}");
         let long = d.file("l.txt", &vec![b'x'; MAX_LINE_BYTES + 1]);
         let e = read_tasks_file(&long).unwrap_err().0;
         assert!(
