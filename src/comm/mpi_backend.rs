@@ -36,6 +36,9 @@ pub(crate) struct MpiComm {
 
 /// The payload of a heartbeat: none. A static, so the send can be left to complete on its own.
 static BEAT: [u8; 0] = [];
+/// The last message on the heartbeat tag: one byte. Messages between a pair on one tag arrive in
+/// order, so once it is received no beat of that peer is left in flight.
+static LAST_BEAT: [u8; 1] = [1];
 
 /// Why MPI could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -147,8 +150,12 @@ impl MpiComm {
         }
         let now = Instant::now();
         while let Some((message, status)) = self.probe(None, tags::HEARTBEAT) {
-            let _: Vec<u8> = self.take(message, status);
-            watch.heard_from(status.source_rank() as usize, now);
+            let payload: Vec<u8> = self.take(message, status);
+            let peer = status.source_rank() as usize;
+            watch.heard_from(peer, now);
+            if !payload.is_empty() {
+                watch.last_beat_from(peer);
+            }
         }
         if let Some((rank, quiet)) = watch.silent(now) {
             let message = watch.message(rank, quiet);
@@ -451,24 +458,39 @@ impl Comm for MpiComm {
 }
 
 impl Drop for MpiComm {
-    /// `MPI_Finalize` (when `_universe` drops, next) waits for every rank; a rank stopped after
-    /// the job's last collective would hold the others there forever. With hang detection on, a
-    /// thread ends this process if it has not finished within the timeout.
+    /// With hang detection on, before `MPI_Finalize` (when `_universe` drops, next): every rank
+    /// sends its peers a last beat and takes in theirs up to their last one, so that no beat is
+    /// left unreceived at `MPI_Finalize` (MPICH over UCX warns about each one on stdout). Both
+    /// steps wait for every rank, so a thread ends this process if they and `MPI_Finalize` have
+    /// not finished within the timeout (a rank stopped after the job's work ended).
     fn drop(&mut self) {
-        let Some(timeout) = self.hang_timeout() else {
+        let Some(watch) = self.watch.get_mut().take() else {
             return;
         };
+        let timeout = watch.timeout();
         let rank = self.rank();
         std::thread::spawn(move || {
             std::thread::sleep(timeout);
             crate::say(&format!(
-                "spmdkit: rank {rank}: MPI_Finalize has not returned after {} s (a rank stopped \
-                 after the job's work ended?); exiting",
+                "spmdkit: rank {rank}: the end of the job (MPI_Finalize) has not come after {} \
+                 s (a rank stopped after the job's work ended?); exiting",
                 super::watch::seconds(timeout)
             ));
             // SAFETY: ends the process at once; nothing of this process is used afterwards.
             unsafe { libc::_exit(1) }
         });
+        for peer in watch.peers().collect::<Vec<_>>() {
+            self.send_values(peer, tags::HEARTBEAT, &LAST_BEAT[..]);
+        }
+        for peer in watch.awaiting_last_beat() {
+            loop {
+                let (message, status) = self.matched(Some(peer), tags::HEARTBEAT);
+                let payload: Vec<u8> = self.take(message, status);
+                if !payload.is_empty() {
+                    break;
+                }
+            }
+        }
     }
 }
 

@@ -27,6 +27,8 @@ pub(crate) struct Watch {
     heard: Vec<Option<Instant>>,
     /// How to name each rank in a message ("host h, pid p"); empty for unknown ones.
     names: Vec<String>,
+    /// Peers whose last beat arrived: they are shutting down and send no more.
+    ended: Vec<bool>,
 }
 
 impl Watch {
@@ -52,6 +54,7 @@ impl Watch {
             next_beat: now,
             heard,
             names,
+            ended: vec![false; size],
         }
     }
 
@@ -85,11 +88,24 @@ impl Watch {
         }
     }
 
+    /// The last beat of `rank` arrived: it is shutting down (and no longer watched).
+    pub(crate) fn last_beat_from(&mut self, rank: usize) {
+        if let Some(e) = self.ended.get_mut(rank) {
+            *e = true;
+        }
+    }
+
+    /// The peers whose last beat has not arrived yet.
+    pub(crate) fn awaiting_last_beat(&self) -> Vec<usize> {
+        self.peers().filter(|&r| !self.ended[r]).collect()
+    }
+
     /// The watched rank silent the longest, with for how long, if that exceeds the timeout.
     pub(crate) fn silent(&self, now: Instant) -> Option<(usize, Duration)> {
         self.heard
             .iter()
             .enumerate()
+            .filter(|(r, _)| !self.ended[*r])
             .filter_map(|(r, h)| h.map(|at| (r, now.saturating_duration_since(at))))
             .filter(|(_, quiet)| *quiet > self.timeout)
             .max_by_key(|(_, quiet)| *quiet)
@@ -189,6 +205,11 @@ mod tests {
         assert_eq!(w.silent(at(3.0)), None);
         // Rank 1, last heard at 1.5 s, and rank 2, at 2.5 s: rank 1 is the longest silent.
         assert_eq!(w.silent(at(5.0)).map(|s| s.0), Some(1));
+        // A rank that sent its last beat is shutting down, not silent.
+        assert_eq!(w.awaiting_last_beat(), vec![1, 2]);
+        w.last_beat_from(1);
+        assert_eq!(w.silent(at(5.0)).map(|s| s.0), Some(2));
+        assert_eq!(w.awaiting_last_beat(), vec![2]);
         // A beat from a rank that is not watched changes nothing.
         w.heard_from(0, at(5.0));
         w.heard_from(7, at(5.0));
