@@ -8,6 +8,9 @@ use spmdkit::{agree, jobs, Comm, Error, Kind, World};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    if let Some(code) = spmdkit::cli::generate::intercept(Cli::command) {
+        return code;
+    }
     World::run(|comm| {
         let Some(cli) = parse(comm)? else {
             return Ok(());

@@ -6,7 +6,7 @@ set -euo pipefail
 SPMDKIT_PACKAGES=(build-essential pkg-config libclang-dev libopenmpi-dev openmpi-bin
                   libhdf5-dev libhdf5-openmpi-dev hdf5-tools libopenblas-dev python3 python3-h5py python3-numpy
                   iproute2 util-linux bsdutils slurm-wlm munge mpich libmpich-dev
-                  curl ca-certificates)
+                  lmod man-db python3-pandas curl ca-certificates)
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

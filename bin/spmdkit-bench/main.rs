@@ -164,6 +164,9 @@ fn draw(c: &PlotConfig) -> Result<(), BenchError> {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = spmdkit::cli::generate::intercept(BenchCli::command) {
+        return code;
+    }
     World::run(|comm| {
         let root = comm.rank() == 0;
         let cli = match BenchCli::command()

@@ -14,6 +14,7 @@ use crate::jobs::matrix::MatrixParams;
 use crate::jobs::sleep::SleepParams;
 use clap::{Args, Parser, Subcommand};
 
+pub mod generate;
 mod run;
 pub use run::{FarmArgs, FarmConfig};
 use std::path::{Path, PathBuf};
