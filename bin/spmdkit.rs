@@ -1,8 +1,9 @@
 //! The `spmdkit` executable: parse, run the subcommand, print the report, write the file.
 
 use clap::{ColorChoice, CommandFactory, FromArgMatches};
-use spmdkit::cli::{Cli, Command, FarmConfig, MatrixConfig, SleepConfig};
+use spmdkit::cli::{timeline_target, Cli, Command, FarmConfig, MatrixConfig, SleepConfig};
 use spmdkit::comm::{keep_alive, threads_here};
+use spmdkit::io::timeline::Timeline;
 use spmdkit::io::{self, OutputTarget, Render};
 use spmdkit::{agree, jobs, Comm, Error, Kind, World};
 use std::process::ExitCode;
@@ -48,6 +49,13 @@ fn main() -> ExitCode {
                         Some(target) => io::write_sleep(&report, target).map_err(not_written),
                         None => Ok(()),
                     };
+                    let drawn = match &config.timeline {
+                        Some(target) => Timeline::from_sleep(&report)
+                            .write(target)
+                            .map_err(Error::failed),
+                        None => Ok(()),
+                    };
+                    let written = written.and(drawn);
                     written.and(printed)
                 })?;
                 match report.failed.len() {
@@ -111,6 +119,21 @@ fn main() -> ExitCode {
                     written.and(printed)
                 })?;
                 report.outcome()
+            }
+            Command::Timeline(args) => {
+                if !root {
+                    return Ok(());
+                }
+                let target = timeline_target(&args.output, args.force)?;
+                let timeline = Timeline::from_h5(&args.input).map_err(Error::bad_input)?;
+                timeline.write(&target).map_err(Error::failed)?;
+                eprintln!(
+                    "spmdkit: wrote {} ({} tasks on {} workers)",
+                    args.output.display(),
+                    timeline.events.len(),
+                    timeline.tracks.len()
+                );
+                Ok(())
             }
             Command::Info(args) => {
                 let threads = agree(comm, threads_here(args.threads.as_deref()))?;

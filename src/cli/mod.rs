@@ -130,6 +130,24 @@ pub enum Command {
     Run(FarmArgs),
     /// Describe the job: MPI library, ranks, the host and threads of each rank, HDF5 version.
     Info(InfoArgs),
+    /// Draw a saved run: the timeline of a `sleep` HDF5 file, as an SVG Gantt chart or a Chrome
+    /// trace (no MPI needed).
+    Timeline(TimelineArgs),
+}
+
+/// Options of `spmdkit timeline`.
+#[derive(Debug, Args)]
+pub struct TimelineArgs {
+    /// The HDF5 file a `sleep --output` run wrote.
+    #[arg(value_name = "RUN.h5")]
+    pub input: PathBuf,
+    /// The picture: FILE.svg (a Gantt chart) or FILE.json (Chrome trace events, for Perfetto or
+    /// chrome://tracing).
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Overwrite FILE if it exists.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Options shared by the workloads.
@@ -188,6 +206,11 @@ pub struct SleepArgs {
     /// Read the durations from FILE: one a line, blank lines and `#` comments ignored.
     #[arg(long, value_name = "FILE")]
     pub tasks_file: Option<PathBuf>,
+    /// Also draw the run into FILE.svg (a Gantt chart: workers down, time across, failed tasks
+    /// red, the ideal makespan dashed) or FILE.json (Chrome trace events, for Perfetto or
+    /// chrome://tracing); written like --output, never over an existing file unless --force.
+    #[arg(long, value_name = "FILE")]
+    pub timeline: Option<PathBuf>,
     /// How tasks are assigned to workers: lpt (longest first to the least-loaded worker),
     /// block (contiguous ranges of tasks), cyclic (round-robin over ranks), dynamic (idle ranks
     /// ask rank 0 for chunks of tasks; the durations are not used to plan).
@@ -378,6 +401,17 @@ pub struct SleepConfig {
     pub json: bool,
     /// Where rank 0 writes the HDF5 file.
     pub output: Option<OutputTarget>,
+    /// Where rank 0 draws the timeline.
+    pub timeline: Option<OutputTarget>,
+}
+
+/// Checks a `--timeline` path: its extension and the place, as for `--output`.
+///
+/// # Errors
+/// A name that is neither .svg nor .json, or a path that cannot be written.
+pub fn timeline_target(path: &Path, force: bool) -> Result<OutputTarget, ConfigError> {
+    crate::io::timeline::Format::of(path).map_err(ConfigError::Input)?;
+    Ok(OutputTarget::check(path, force)?)
 }
 
 impl SleepConfig {
@@ -405,6 +439,7 @@ impl SleepConfig {
             threads,
             json: args.run.json,
             output: None,
+            timeline: None,
         };
         if is_root {
             config.params.durations = match (&args.durations, &args.tasks_file) {
@@ -413,6 +448,10 @@ impl SleepConfig {
                 (None, None) => CLASSIC_DURATIONS.to_vec(),
             };
             config.output = output_target(&args.run)?;
+            config.timeline = match &args.timeline {
+                Some(path) => Some(timeline_target(path, args.run.force)?),
+                None => None,
+            };
         }
         Ok(config)
     }

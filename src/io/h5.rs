@@ -397,6 +397,41 @@ impl OutputTarget {
         self.verify().map_err(fail)
     }
 
+    /// Writes `bytes` as the file (a timeline, a text report), by the same steps as
+    /// [`OutputTarget::write_with`]: a temporary file of its own, flushed, published, read back.
+    ///
+    /// # Errors
+    /// [`OutputError::Write`] when writing or publishing fails, or another run's file took the
+    /// name at the same moment.
+    pub fn write_bytes(&self, bytes: &[u8]) -> Result<(), OutputError> {
+        use std::io::Write;
+        let fail = |why: String| OutputError::Write {
+            path: self.path.clone(),
+            why,
+        };
+        let partial = self.create_partial().map_err(fail)?;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&partial.0)
+            .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+            .map_err(|e| fail(e.to_string()))?;
+        if self.fail_part_way {
+            return Err(fail(
+                "injected fault: I/O error part-way through the write".into(),
+            ));
+        }
+        self.publish(&partial.0).map_err(fail)?;
+        drop(partial);
+        match std::fs::read(&self.dest) {
+            Ok(back) if back == bytes => Ok(()),
+            Ok(_) => Err(fail(
+                "another run replaced the file at the same moment; it holds that run's output"
+                    .into(),
+            )),
+            Err(e) => Err(fail(format!("cannot read the published file back: {e}"))),
+        }
+    }
+
     /// Moves the complete temporary file to its name: replacing with `force`, else only if the
     /// name is still free.
     fn publish(&self, partial: &Path) -> Result<(), String> {

@@ -9,6 +9,8 @@
 #[cfg(feature = "hdf5")]
 mod h5;
 mod report;
+#[cfg(feature = "hdf5")]
+pub mod timeline;
 
 #[cfg(feature = "hdf5")]
 pub use h5::{
