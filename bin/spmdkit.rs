@@ -98,6 +98,13 @@ fn main() -> ExitCode {
                         }
                         None => Ok(()),
                     };
+                    let drawn = match &config.timeline {
+                        Some(target) => Timeline::from_matrix(report, &outcome.phases)
+                            .write(target)
+                            .map_err(Error::failed),
+                        None => Ok(()),
+                    };
+                    let written = written.and(drawn);
                     written.and(printed)
                 })?;
                 Ok(())
@@ -116,6 +123,14 @@ fn main() -> ExitCode {
                         Some(target) => io::write_run(&report, target).map_err(not_written),
                         None => Ok(()),
                     };
+                    let drawn = match &config.timeline {
+                        Some(target) => jobs::run::journal::read(&config.params.journal)
+                            .map_err(|e| e.to_string())
+                            .and_then(|entries| Timeline::from_journal(&entries).write(target))
+                            .map_err(Error::failed),
+                        None => Ok(()),
+                    };
+                    let written = written.and(drawn);
                     written.and(printed)
                 })?;
                 report.outcome()
@@ -125,7 +140,7 @@ fn main() -> ExitCode {
                     return Ok(());
                 }
                 let target = timeline_target(&args.output, args.force)?;
-                let timeline = Timeline::from_h5(&args.input).map_err(Error::bad_input)?;
+                let timeline = Timeline::from_file(&args.input).map_err(Error::bad_input)?;
                 timeline.write(&target).map_err(Error::failed)?;
                 eprintln!(
                     "spmdkit: wrote {} ({} tasks on {} workers)",

@@ -141,7 +141,7 @@ fn install_then_module_load_man_and_completion() {
     let completions = out.split("==complete\n").nth(1).unwrap();
     let mut lines = completions.lines();
     let subcommands = lines.next().unwrap();
-    for sub in ["sleep", "matrix", "run", "info"] {
+    for sub in ["sleep", "matrix", "run", "info", "timeline"] {
         assert!(
             subcommands.split(' ').any(|w| w == sub),
             "{sub} not offered: {subcommands}"

@@ -200,3 +200,106 @@ fn results_load_into_pandas_in_one_line() {
     );
     dir.done();
 }
+
+#[test]
+fn run_and_matrix_draw_their_own_timelines() {
+    let dir = Scratch::new("farmline");
+    std::fs::write(
+        dir.path("t.txt"),
+        "sleep 0.2\nexit 3\nsleep 0.1\nsleep 0.15\n",
+    )
+    .unwrap();
+    let mut cmd = common::mpirun_command(
+        common::binary(),
+        2,
+        &[
+            "run",
+            "--tasks-file",
+            "t.txt",
+            "--slots",
+            "2",
+            "--quiet",
+            "--timeline",
+            "run.json",
+        ],
+        &[],
+    );
+    cmd.current_dir(&dir.0);
+    common::run_mpi(cmd).assert_code(1);
+    let doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path("run.json")).unwrap()).unwrap();
+    let journal: Vec<Value> = std::fs::read_to_string(dir.path("spmdkit-run.journal"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let events: Vec<&Value> = doc["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ph"] == "X")
+        .collect();
+    let started: Vec<&Value> = journal.iter().filter(|e| e["event"] == "started").collect();
+    assert_eq!(events.len(), started.len(), "an event per attempt");
+    for s in started {
+        let e = events
+            .iter()
+            .find(|e| e["args"]["id"] == s["task"] && e["args"]["attempt"] == s["attempt"])
+            .unwrap();
+        let end = journal
+            .iter()
+            .find(|f| f["event"] == "finished" && f["task"] == s["task"])
+            .unwrap();
+        assert_eq!((&e["pid"], &e["tid"]), (&s["rank"], &s["slot"]));
+        assert!((f(&e["dur"]) / 1e6 - f(&end["wall_s"])).abs() < 1e-6);
+        let failed = end["kind"] != "ok";
+        assert_eq!(e["cat"] == "failed", failed, "{e}");
+    }
+    // The same from the journal afterwards.
+    let again = alone(
+        &[
+            "timeline",
+            dir.path("spmdkit-run.journal").to_str().unwrap(),
+            "-o",
+            dir.path("again.json").to_str().unwrap(),
+        ],
+        &[],
+    );
+    again.assert_code(0);
+    assert_eq!(
+        std::fs::read(dir.path("again.json")).unwrap(),
+        std::fs::read(dir.path("run.json")).unwrap()
+    );
+    // matrix: generate, multiply and sum for each pair, and a reduction on each rank.
+    let chart = dir.path("m.svg");
+    mpirun(
+        2,
+        &[
+            "matrix",
+            "--count",
+            "8",
+            "--size",
+            "64",
+            "--timeline",
+            chart.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .assert_code(0);
+    let svg = std::fs::read_to_string(&chart).unwrap();
+    assert_eq!(
+        svg.matches("<rect class=\"task").count(),
+        4 * 3 + 2,
+        "{svg}"
+    );
+    for label in [
+        "rank 1<",
+        "generate",
+        "multiply",
+        "reduce",
+        "time since the common start",
+    ] {
+        assert!(svg.contains(label), "{label}");
+    }
+    dir.done();
+}

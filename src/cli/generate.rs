@@ -98,7 +98,10 @@ mod tests {
         let sleep = text("man:sleep").unwrap();
         assert!(sleep.contains(".TH spmdkit-sleep"), "{sleep}");
         assert!(sleep.contains("durations"));
-        assert_eq!(text("subcommands").unwrap(), "sleep\nmatrix\nrun\ninfo\n");
+        assert_eq!(
+            text("subcommands").unwrap(),
+            "sleep\nmatrix\nrun\ninfo\ntimeline\n"
+        );
         let bash = text("complete-bash").unwrap();
         assert!(bash.contains("complete -F") && bash.contains("matrix"));
         assert!(text("complete-zsh").unwrap().contains("#compdef spmdkit"));

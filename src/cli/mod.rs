@@ -33,6 +33,7 @@ Examples:
   mpirun --hostfile hosts -np 8 spmdkit info        which host each rank runs on
   spmdkit sleep --durations 0.5,0.25 --output run.h5
   mpirun -np 4 spmdkit run --tasks-file cmds.txt    a command farm with a journal
+  mpirun -np 2 spmdkit sleep --timeline run.svg     a Gantt chart of the run (.json: for Perfetto)
 
 Started without a launcher, spmdkit runs as a single rank without starting MPI.
 Exit codes: 0 success; 2 bad usage or bad input (nothing computed, nothing written);
@@ -130,16 +131,16 @@ pub enum Command {
     Run(FarmArgs),
     /// Describe the job: MPI library, ranks, the host and threads of each rank, HDF5 version.
     Info(InfoArgs),
-    /// Draw a saved run: the timeline of a `sleep` HDF5 file, as an SVG Gantt chart or a Chrome
-    /// trace (no MPI needed).
+    /// Draw a saved run: the timeline of a `sleep` HDF5 file or of a `run` journal, as an SVG
+    /// Gantt chart or a Chrome trace (no MPI needed).
     Timeline(TimelineArgs),
 }
 
 /// Options of `spmdkit timeline`.
 #[derive(Debug, Args)]
 pub struct TimelineArgs {
-    /// The HDF5 file a `sleep --output` run wrote.
-    #[arg(value_name = "RUN.h5")]
+    /// The HDF5 file a `sleep --output` run wrote, or the journal of a `run`.
+    #[arg(value_name = "RUN.h5|JOURNAL")]
     pub input: PathBuf,
     /// The picture: FILE.svg (a Gantt chart) or FILE.json (Chrome trace events, for Perfetto or
     /// chrome://tracing).
@@ -258,6 +259,10 @@ pub struct MatrixArgs {
     /// Also store every input matrix in the HDF5 file (/inputs/I for matrix I), so S can be recomputed.
     #[arg(long, requires = "output")]
     pub save_inputs: bool,
+    /// Also draw each rank's phases (generating, multiplying, summing each pair, the reduction)
+    /// into FILE.svg (a Gantt chart) or FILE.json (Chrome trace events); written like --output.
+    #[arg(long, value_name = "FILE")]
+    pub timeline: Option<PathBuf>,
 }
 
 /// Options of `spmdkit info`.
@@ -473,6 +478,8 @@ pub struct MatrixConfig {
     pub output: Option<OutputTarget>,
     /// Store the inputs in the HDF5 file.
     pub save_inputs: bool,
+    /// Where rank 0 draws the timeline.
+    pub timeline: Option<OutputTarget>,
 }
 
 impl MatrixConfig {
@@ -549,6 +556,10 @@ impl MatrixConfig {
                 None
             },
             save_inputs: args.save_inputs,
+            timeline: match (&args.timeline, is_root) {
+                (Some(path), true) => Some(timeline_target(path, args.run.force)?),
+                _ => None,
+            },
         })
     }
 }

@@ -103,7 +103,12 @@ pub struct FarmArgs {
     /// under a temporary name, then renamed).
     #[arg(long, value_name = "FILE.h5")]
     pub output: Option<PathBuf>,
-    /// Overwrite the --output file if it exists.
+    /// Also draw the run, from its journal, into FILE.svg (a Gantt chart: ranks x slots down,
+    /// time across, attempts that did not end ok in red) or FILE.json (Chrome trace events, for
+    /// Perfetto or chrome://tracing); written like --output.
+    #[arg(long, value_name = "FILE")]
+    pub timeline: Option<PathBuf>,
+    /// Overwrite the --output (and --timeline) file if it exists.
     #[arg(long, requires = "output")]
     pub force: bool,
     /// Rank 0 prints one JSON object on stdout and nothing else there.
@@ -123,6 +128,8 @@ pub struct FarmConfig {
     pub json: bool,
     /// Where rank 0 writes the HDF5 file.
     pub output: Option<crate::io::OutputTarget>,
+    /// Where rank 0 draws the timeline.
+    pub timeline: Option<crate::io::OutputTarget>,
 }
 
 fn seconds(option: &'static str, text: &str, zero_ok: bool) -> Result<Duration, ConfigError> {
@@ -274,6 +281,10 @@ impl FarmConfig {
             json: args.json,
             output: match (&args.output, is_root) {
                 (Some(path), true) => Some(crate::io::OutputTarget::check(path, args.force)?),
+                _ => None,
+            },
+            timeline: match (&args.timeline, is_root) {
+                (Some(path), true) => Some(super::timeline_target(path, args.force)?),
                 _ => None,
             },
         })

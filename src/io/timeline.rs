@@ -26,6 +26,9 @@ pub struct Event {
     pub end_s: f64,
     /// Whether it failed (drawn in red).
     pub failed: bool,
+    /// What kind of event: `task`, or a phase (`generate`, `multiply`, `sum`, `reduce`); phases
+    /// have colours of their own.
+    pub category: &'static str,
     /// Shown with the event: id, attempt, result.
     pub args: Value,
 }
@@ -50,6 +53,8 @@ pub struct Timeline {
     pub events: Vec<Event>,
     /// The ideal makespan, drawn as a line, when known.
     pub ideal_s: Option<f64>,
+    /// What a lane of a rank is: `thread` (sleep) or `slot` (run).
+    pub lane_name: &'static str,
 }
 
 /// The formats, chosen by the file's extension.
@@ -103,6 +108,7 @@ impl Timeline {
                 start_s: t.start_s,
                 end_s: t.end_s,
                 failed: t.error.is_some(),
+                category: "task",
                 args: json!({
                     "id": t.id,
                     "attempt": 1,
@@ -123,6 +129,126 @@ impl Timeline {
             events,
             tracks,
             ideal_s: Some(report.ideal_s),
+            lane_name: "thread",
+        }
+    }
+
+    /// The timeline of a `run` from its journal: one track per rank × slot, one event per
+    /// attempt, from its recorded start (rank 0's clock, written before the command could start)
+    /// for its measured wall time. An attempt without an end on record (the run was killed) is
+    /// drawn as failed, at its start. Resumed runs appear on the same clock, later.
+    pub fn from_journal(entries: &[crate::jobs::run::journal::Entry]) -> Self {
+        use crate::jobs::run::journal::{EndKind, Entry};
+        let origin = entries
+            .iter()
+            .find_map(|e| match e {
+                Entry::Run(r) => Some(r.time),
+                _ => None,
+            })
+            .unwrap_or(0.0);
+        let mut tracks: Vec<Track> = entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Started(s) => Some(Track {
+                    rank: s.rank,
+                    lane: s.slot,
+                }),
+                _ => None,
+            })
+            .collect();
+        tracks.sort_by_key(|t| (t.rank, t.lane));
+        tracks.dedup();
+        let ends: std::collections::HashMap<(u64, u32), &crate::jobs::run::journal::Finished> =
+            entries
+                .iter()
+                .filter_map(|e| match e {
+                    Entry::Finished(f) => Some(((f.task, f.attempt), f)),
+                    _ => None,
+                })
+                .collect();
+        let mut events = Vec::new();
+        let mut runs = 0usize;
+        for e in entries {
+            match e {
+                Entry::Run(_) => runs += 1,
+                Entry::Started(s) => {
+                    let track = tracks
+                        .iter()
+                        .position(|t| t.rank == s.rank && t.lane == s.slot)
+                        .expect("every start's worker is a track");
+                    let end = ends.get(&(s.task, s.attempt));
+                    let start_s = s.time - origin;
+                    let (end_s, failed, args) = match end {
+                        Some(f) => (
+                            start_s + f.wall_s,
+                            f.kind != EndKind::Ok,
+                            json!({"id": s.task, "attempt": s.attempt, "host": s.host,
+                                   "result": f.kind.name(), "exit_code": f.exit_code,
+                                   "signal": f.signal, "wall_s": f.wall_s}),
+                        ),
+                        None => (
+                            start_s,
+                            true,
+                            json!({"id": s.task, "attempt": s.attempt, "host": s.host,
+                                   "result": "no end on record (the run was killed?)"}),
+                        ),
+                    };
+                    events.push(Event {
+                        track,
+                        name: format!("task {}", s.task),
+                        start_s,
+                        end_s,
+                        failed,
+                        category: "task",
+                        args,
+                    });
+                }
+                Entry::Finished(_) => {}
+            }
+        }
+        let failed = events.iter().filter(|e| e.failed).count();
+        let ranks = tracks.iter().map(|t| t.rank).max().map_or(0, |r| r + 1);
+        let mut title = format!(
+            "spmdkit run: {} attempt{} on {ranks} rank{} ({} slot{} in all)",
+            events.len(),
+            if events.len() == 1 { "" } else { "s" },
+            if ranks == 1 { "" } else { "s" },
+            tracks.len(),
+            if tracks.len() == 1 { "" } else { "s" },
+        );
+        if runs > 1 {
+            let _ = write!(title, ", {} runs (resumed)", runs);
+        }
+        if failed > 0 {
+            let _ = write!(title, " ({failed} not ok, in red)");
+        }
+        Timeline {
+            title,
+            tracks,
+            events,
+            ideal_s: None,
+            lane_name: "slot",
+        }
+    }
+
+    /// The timeline of a saved run: a `sleep` HDF5 file, or the journal of a `run`.
+    ///
+    /// # Errors
+    /// A file that cannot be read or is neither.
+    pub fn from_file(path: &Path) -> Result<Self, String> {
+        let mut head = [0u8; 8];
+        let is_h5 = std::fs::File::open(path)
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+            .is_ok()
+            && head == *b"\x89HDF\r\n\x1a\n";
+        if is_h5 {
+            Timeline::from_h5(path)
+        } else {
+            crate::jobs::run::journal::read(path)
+                .map(|entries| Timeline::from_journal(&entries))
+                .map_err(|e| {
+                    format!("{e} (give the HDF5 file of `sleep --output`, or the journal of `run`)")
+                })
         }
     }
 
@@ -211,6 +337,7 @@ impl Timeline {
                     start_s: start[i],
                     end_s: end[i],
                     failed,
+                    category: "task",
                     args: json!({
                         "id": id[i],
                         "attempt": 1,
@@ -236,7 +363,69 @@ impl Timeline {
             tracks,
             events,
             ideal_s,
+            lane_name: "thread",
         })
+    }
+
+    /// The timeline of a `matrix` run: one track per rank, an event per phase (generating,
+    /// multiplying and summing each pair, then the reduction), each rank on its own clock from
+    /// the barrier before the work.
+    pub fn from_matrix(
+        report: &crate::jobs::matrix::MatrixReport,
+        phases: &[crate::jobs::matrix::Phase],
+    ) -> Self {
+        let tracks: Vec<Track> = (0..report.ranks)
+            .map(|rank| Track { rank, lane: 0 })
+            .collect();
+        let events = phases
+            .iter()
+            .map(|p| Event {
+                track: p.rank.min(report.ranks.saturating_sub(1)),
+                name: match p.pair {
+                    Some(k) => format!("{} {k}", p.name),
+                    None => p.name.clone(),
+                },
+                start_s: p.start_s,
+                end_s: p.end_s,
+                failed: false,
+                category: match p.name.as_str() {
+                    "generate" => "generate",
+                    "multiply" => "multiply",
+                    "sum" => "sum",
+                    _ => "reduce",
+                },
+                args: json!({"phase": p.name, "pair": p.pair, "seconds": p.end_s - p.start_s}),
+            })
+            .collect();
+        Timeline {
+            title: format!(
+                "spmdkit matrix: {} x {}^2, {} rank{} x {} thread{}, reduce {}",
+                report.count,
+                report.size,
+                report.ranks,
+                if report.ranks == 1 { "" } else { "s" },
+                report.threads_per_rank,
+                if report.threads_per_rank == 1 {
+                    ""
+                } else {
+                    "s"
+                },
+                report.reduce
+            ),
+            tracks,
+            events,
+            ideal_s: None,
+            lane_name: "",
+        }
+    }
+
+    /// How a track is named: `rank 1 / thread 3`, or `rank 1` for one track per rank.
+    fn track_name(&self, t: &Track) -> String {
+        if self.lane_name.is_empty() {
+            format!("rank {}", t.rank)
+        } else {
+            format!("rank {} / {} {}", t.rank, self.lane_name, t.lane)
+        }
     }
 
     /// The Chrome trace-event file: a process per rank, a thread per track, microseconds.
@@ -265,7 +454,7 @@ impl Timeline {
             events.push(json!({
                 "ph": "X",
                 "name": e.name,
-                "cat": if e.failed { "failed" } else { "ok" },
+                "cat": if e.failed { "failed" } else { e.category },
                 "pid": t.rank,
                 "tid": t.lane,
                 "ts": e.start_s * 1e6,
@@ -301,7 +490,8 @@ impl Timeline {
         let x = |s: f64| LEFT + s / span * plot;
         let rows = self.tracks.len().max(1) as f64;
         let bottom = TOP + rows * ROW;
-        let height = bottom + 60.0;
+        let phased = self.events.iter().any(|e| e.category != "task");
+        let height = bottom + if phased { 80.0 } else { 60.0 };
         let mut s = String::new();
         let _ = writeln!(
             s,
@@ -323,11 +513,10 @@ impl Timeline {
             }
             let _ = writeln!(
                 s,
-                r#"<text class="track" x="{}" y="{}" text-anchor="end">rank {} / thread {}</text>"#,
+                r#"<text class="track" x="{}" y="{}" text-anchor="end">{}</text>"#,
                 LEFT - 8.0,
                 y + ROW * 0.7,
-                t.rank,
-                t.lane
+                self.track_name(t)
             );
         }
         let mut tick = 0.0;
@@ -349,9 +538,14 @@ impl Timeline {
         );
         let _ = writeln!(
             s,
-            r#"<text class="axis" x="{}" y="{}" text-anchor="end" font-weight="bold">rank / thread</text>"#,
+            r#"<text class="axis" x="{}" y="{}" text-anchor="end" font-weight="bold">{}</text>"#,
             LEFT - 8.0,
-            TOP - 10.0
+            TOP - 10.0,
+            if self.lane_name.is_empty() {
+                "rank".to_string()
+            } else {
+                format!("rank / {}", self.lane_name)
+            }
         );
         // Failed tasks last, so that they are drawn on top, at least 4 px wide even when they
         // failed at once.
@@ -361,7 +555,13 @@ impl Timeline {
             let y = TOP + e.track as f64 * ROW + 3.0;
             let (x0, x1) = (x(e.start_s), x(e.end_s.max(e.start_s)));
             let w = (x1 - x0).max(if e.failed { 4.0 } else { 1.0 });
-            let fill = if e.failed { "#d62728" } else { "#4c78a8" };
+            let fill = match (e.failed, e.category) {
+                (true, _) => "#d62728",
+                (false, "generate") => "#f58518",
+                (false, "sum") => "#b279a2",
+                (false, "reduce") => "#54a24b",
+                _ => "#4c78a8",
+            };
             let _ = writeln!(
                 s,
                 r##"<rect class="task{}" x="{x0:.2}" y="{y:.1}" width="{w:.2}" height="{}" fill="{fill}" stroke="white" stroke-width="0.5"><title>{} ({:.3} s to {:.3} s){}</title></rect>"##,
@@ -397,6 +597,24 @@ impl Timeline {
                 TOP - 6.0,
                 TOP - 10.0
             );
+        }
+        if phased {
+            let mut lx = LEFT;
+            for (name, colour) in [
+                ("generate", "#f58518"),
+                ("multiply", "#4c78a8"),
+                ("sum", "#b279a2"),
+                ("reduce", "#54a24b"),
+            ] {
+                let _ = writeln!(
+                    s,
+                    r#"<rect x="{lx}" y="{}" width="12" height="12" fill="{colour}"/><text class="legend" x="{}" y="{}">{name}</text>"#,
+                    bottom + 50.0,
+                    lx + 16.0,
+                    bottom + 60.0
+                );
+                lx += 100.0;
+            }
         }
         s.push_str("</svg>\n");
         s
@@ -470,6 +688,7 @@ mod tests {
                     start_s: 0.0,
                     end_s: 0.5,
                     failed: false,
+                    category: "task",
                     args: json!({"id": 0}),
                 },
                 Event {
@@ -478,10 +697,12 @@ mod tests {
                     start_s: 0.1,
                     end_s: 0.3,
                     failed: true,
+                    category: "task",
                     args: json!({"id": 1}),
                 },
             ],
             ideal_s: Some(0.4),
+            lane_name: "thread",
         }
     }
 

@@ -142,6 +142,24 @@ pub struct MatrixOutcome {
     pub report: MatrixReport,
     /// S, n × n.
     pub result: Array2<f64>,
+    /// Every rank's phases, for a timeline.
+    pub phases: Vec<Phase>,
+}
+
+/// One phase of one rank's work: generating, multiplying or summing a pair, or the reduction.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Phase {
+    /// The rank.
+    pub rank: usize,
+    /// `generate`, `multiply`, `sum` or `reduce`.
+    pub name: String,
+    /// The pair, for the phases of one pair.
+    pub pair: Option<usize>,
+    /// Start, seconds since the rank left the barrier before the work (the ranks leave it within
+    /// a fraction of a millisecond of each other on one node).
+    pub start_s: f64,
+    /// End, on the same clock.
+    pub end_s: f64,
 }
 
 /// Runs the `matrix` workload. Rank 0 returns the outcome, the other ranks `None`.
@@ -171,6 +189,18 @@ pub fn run<C: Comm + ?Sized>(
     let start = Instant::now();
     params.faults.arm(comm.rank());
     let (mut t_generate, mut t_multiply, mut t_reduce) = (0.0, 0.0, 0.0);
+    let mut phases: Vec<Phase> = Vec::new();
+    let me = comm.rank();
+    let mut phase = |name: &str, pair: Option<usize>, from: Instant, to: Instant| {
+        phases.push(Phase {
+            rank: me,
+            name: name.to_string(),
+            pair,
+            start_s: from.duration_since(start).as_secs_f64(),
+            end_s: to.duration_since(start).as_secs_f64(),
+        });
+        to.duration_since(from).as_secs_f64()
+    };
     let mut leaves = Leaves::new(&pool);
     if hi > lo {
         // On a thread of its own, so that the main thread keeps the heartbeat going.
@@ -185,29 +215,32 @@ pub fn run<C: Comm + ?Sized>(
                     let t = Instant::now();
                     kernels::generate_into(params.seed, 2 * k as u64, &mut a);
                     kernels::generate_into(params.seed, 2 * k as u64 + 1, &mut b);
-                    t_generate += t.elapsed().as_secs_f64();
+                    t_generate += phase("generate", Some(k), t, Instant::now());
                     let mut product = Array2::from_shape_vec((n, n), leaves.buffer(len))
                         .expect("a buffer of n x n values");
                     let t = Instant::now();
                     kernels::multiply_into(&a, &b, &mut product, threads);
-                    t_multiply += t.elapsed().as_secs_f64();
+                    t_multiply += phase("multiply", Some(k), t, Instant::now());
                     let t = Instant::now();
                     leaves.insert(k, product);
-                    t_reduce += t.elapsed().as_secs_f64();
+                    t_reduce += phase("sum", Some(k), t, Instant::now());
                 }
             })
         });
     }
     let t = Instant::now();
     let (sum, rounds) = reduce::reduce(comm, params.reduce, leaves, Ix2(n, n));
-    t_reduce += t.elapsed().as_secs_f64();
+    t_reduce += phase("reduce", None, t, Instant::now());
     let total = start.elapsed().as_secs_f64();
 
-    // One gather brings every rank's phase times and thread count (a whole number in an f64).
+    // One gather brings every rank's phase times and thread count (a whole number in an f64),
+    // and its phases.
     let facts = vec![t_generate, t_multiply, t_reduce, total, threads as f64];
-    let Some(per_rank) = collective::gather(comm, 0, &facts) else {
+    let Some(gathered) = collective::gather(comm, 0, &(facts, phases)) else {
         return Ok(None);
     };
+    let (per_rank, phases): (Vec<Vec<f64>>, Vec<Vec<Phase>>) = gathered.into_iter().unzip();
+    let phases: Vec<Phase> = phases.into_iter().flatten().collect();
     let result =
         sum.unwrap_or_else(|| comm.abort(1, "rank 0 ended the reduction without a result"));
     let max = |i: usize| per_rank.iter().map(|t| t[i]).fold(0.0, f64::max);
@@ -245,7 +278,11 @@ pub fn run<C: Comm + ?Sized>(
         version: env!("CARGO_PKG_VERSION").to_string(),
         mpi_library: crate::comm::mpi_library_for(comm.backend()),
     };
-    Ok(Some(MatrixOutcome { report, result }))
+    Ok(Some(MatrixOutcome {
+        report,
+        result,
+        phases,
+    }))
 }
 
 #[cfg(test)]
