@@ -31,14 +31,7 @@ fn main() -> ExitCode {
                 )?;
                 let tasks = root.then_some(config.params.durations.len());
                 let output = args.run.output.is_some();
-                agree(
-                    comm,
-                    config
-                        .params
-                        .faults
-                        .check(comm.size(), tasks, output)
-                        .map_err(Error::bad_input),
-                )?;
+                check_faults(comm, &config.params.faults, tasks, output)?;
                 config.output.iter().for_each(note_stale_partials);
                 let Some(report) = jobs::sleep::run(comm, &config.params)? else {
                     return Ok(());
@@ -49,12 +42,7 @@ fn main() -> ExitCode {
                         Some(target) => io::write_sleep(&report, target).map_err(not_written),
                         None => Ok(()),
                     };
-                    let drawn = match &config.timeline {
-                        Some(target) => Timeline::from_sleep(&report)
-                            .write(target)
-                            .map_err(Error::failed),
-                        None => Ok(()),
-                    };
+                    let drawn = draw(&config.timeline, || Ok(Timeline::from_sleep(&report)));
                     let written = written.and(drawn);
                     written.and(printed)
                 })?;
@@ -73,14 +61,7 @@ fn main() -> ExitCode {
                 )?;
                 let pairs = Some(config.params.pairs());
                 let output = args.run.output.is_some();
-                agree(
-                    comm,
-                    config
-                        .params
-                        .faults
-                        .check(comm.size(), pairs, output)
-                        .map_err(Error::bad_input),
-                )?;
+                check_faults(comm, &config.params.faults, pairs, output)?;
                 config.output.iter().for_each(note_stale_partials);
                 if let Some(note) = jobs::binding_note(comm, config.threads.count) {
                     spmdkit::say(&format!("spmdkit: {note}"));
@@ -98,12 +79,9 @@ fn main() -> ExitCode {
                         }
                         None => Ok(()),
                     };
-                    let drawn = match &config.timeline {
-                        Some(target) => Timeline::from_matrix(report, &outcome.phases)
-                            .write(target)
-                            .map_err(Error::failed),
-                        None => Ok(()),
-                    };
+                    let drawn = draw(&config.timeline, || {
+                        Ok(Timeline::from_matrix(report, &outcome.phases))
+                    });
                     let written = written.and(drawn);
                     written.and(printed)
                 })?;
@@ -123,13 +101,11 @@ fn main() -> ExitCode {
                         Some(target) => io::write_run(&report, target).map_err(not_written),
                         None => Ok(()),
                     };
-                    let drawn = match &config.timeline {
-                        Some(target) => jobs::run::journal::read(&config.params.journal)
+                    let drawn = draw(&config.timeline, || {
+                        jobs::run::journal::read(&config.params.journal)
+                            .map(|entries| Timeline::from_journal(&entries))
                             .map_err(|e| e.to_string())
-                            .and_then(|entries| Timeline::from_journal(&entries).write(target))
-                            .map_err(Error::failed),
-                        None => Ok(()),
-                    };
+                    });
                     let written = written.and(drawn);
                     written.and(printed)
                 })?;
@@ -187,6 +163,30 @@ fn parse(comm: &dyn Comm) -> Result<Option<Cli>, Error> {
                 Ok(None)
             }
         }
+    }
+}
+
+/// Refuses, on every rank, injected faults that cannot happen in this job.
+fn check_faults(
+    comm: &dyn Comm,
+    faults: &spmdkit::jobs::fault::Faults,
+    tasks: Option<usize>,
+    output: bool,
+) -> Result<(), Error> {
+    let checked = faults.check(comm.size(), tasks, output);
+    agree(comm, checked.map_err(Error::bad_input))
+}
+
+/// Draws the timeline into `target`, if one was asked for.
+fn draw(
+    target: &Option<OutputTarget>,
+    timeline: impl FnOnce() -> Result<Timeline, String>,
+) -> Result<(), Error> {
+    match target {
+        Some(target) => timeline()
+            .and_then(|t| t.write(target))
+            .map_err(Error::failed),
+        None => Ok(()),
     }
 }
 
