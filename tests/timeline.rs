@@ -117,6 +117,10 @@ fn the_chart_has_a_bar_per_task_and_is_the_same_from_a_saved_run() {
     let a = again.to_str().unwrap();
     alone(&["timeline", h5.to_str().unwrap(), "-o", a], &[]).assert_says_once(2, "already exists");
     alone(&["timeline", h5.to_str().unwrap(), "-o", a, "--force"], &[]).assert_code(0);
+    // --force applies to a timeline alone too.
+    let lone = ["sleep", "--durations", "0", "--quiet", "--timeline", a];
+    alone(&lone, &[]).assert_says_once(2, "already exists");
+    alone(&[&lone[..], &["--force"]].concat(), &[]).assert_code(0);
     refused(
         &[
             "sleep",

@@ -164,8 +164,8 @@ pub struct RunArgs {
     /// Write the results to this HDF5 file (written under a temporary name, then renamed).
     #[arg(long, value_name = "FILE.h5")]
     pub output: Option<PathBuf>,
-    /// Overwrite the --output file if it exists.
-    #[arg(long, requires = "output")]
+    /// Overwrite the --output (and --timeline) file if it exists; replaces regular files only.
+    #[arg(long, requires = "written")]
     pub force: bool,
     /// No progress on stderr (by default rank 0 shows a bar on a terminal, else a line every
     /// few seconds; SPMDKIT_PROGRESS_INTERVAL sets the seconds).
@@ -191,6 +191,7 @@ impl RunArgs {
 
 /// Options of `spmdkit sleep`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("written").args(["output", "timeline"]).multiple(true)))]
 pub struct SleepArgs {
     /// Shared options.
     #[command(flatten)]
@@ -222,6 +223,7 @@ pub struct SleepArgs {
 
 /// Options of `spmdkit matrix`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("written").args(["output", "timeline"]).multiple(true)))]
 pub struct MatrixArgs {
     /// Shared options.
     #[command(flatten)]

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 /// Options of `spmdkit run`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("written").args(["output", "timeline"]).multiple(true)))]
 pub struct FarmArgs {
     /// One shell command a line (blank lines and lines starting with # are skipped).
     #[arg(long, value_name = "FILE", required_unless_present = "command", conflicts_with_all = ["command", "params"])]
@@ -108,8 +109,8 @@ pub struct FarmArgs {
     /// Perfetto or chrome://tracing); written like --output.
     #[arg(long, value_name = "FILE")]
     pub timeline: Option<PathBuf>,
-    /// Overwrite the --output (and --timeline) file if it exists.
-    #[arg(long, requires = "output")]
+    /// Overwrite the --output (and --timeline) file if it exists; replaces regular files only.
+    #[arg(long, requires = "written")]
     pub force: bool,
     /// Rank 0 prints one JSON object on stdout and nothing else there.
     #[arg(long)]
