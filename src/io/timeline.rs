@@ -93,12 +93,8 @@ impl Timeline {
             .enumerate()
             .flat_map(|(rank, &n)| (0..n).map(move |lane| Track { rank, lane }))
             .collect();
-        let index = |rank: usize, lane: usize| {
-            tracks
-                .iter()
-                .position(|t| t.rank == rank && t.lane == lane)
-                .unwrap_or(0)
-        };
+        let at = track_index(&tracks);
+        let index = |rank: usize, lane: usize| at.get(&(rank, lane)).copied().unwrap_or(0);
         let events = report
             .tasks
             .iter()
@@ -167,15 +163,13 @@ impl Timeline {
                 })
                 .collect();
         let mut events = Vec::new();
+        let at = track_index(&tracks);
         let mut runs = 0usize;
         for e in entries {
             match e {
                 Entry::Run(_) => runs += 1,
                 Entry::Started(s) => {
-                    let track = tracks
-                        .iter()
-                        .position(|t| t.rank == s.rank && t.lane == s.slot)
-                        .expect("every start's worker is a track");
+                    let track = at[&(s.rank, s.slot)];
                     let end = ends.get(&(s.task, s.attempt));
                     let start_s = s.time - origin;
                     let (end_s, failed, args) = match end {
@@ -319,11 +313,12 @@ impl Timeline {
         let tracks: Vec<Track> = (0..ranks)
             .flat_map(|rank| (0..per_rank).map(move |lane| Track { rank, lane }))
             .collect();
+        let at = track_index(&tracks);
         let events = (0..n)
             .map(|i| {
-                let track = tracks
-                    .iter()
-                    .position(|t| t.rank == rank[i] as usize && t.lane == thread[i] as usize)
+                let track = at
+                    .get(&(rank[i] as usize, thread[i] as usize))
+                    .copied()
                     .ok_or_else(|| {
                         bad(format!(
                             "task {} ran on a worker the file does not list",
@@ -633,6 +628,15 @@ impl Timeline {
             .write_bytes(text.as_bytes())
             .map_err(|e| e.to_string())
     }
+}
+
+/// Where each (rank, lane) is among `tracks`: one lookup per task instead of a scan of them all.
+fn track_index(tracks: &[Track]) -> std::collections::HashMap<(usize, usize), usize> {
+    tracks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| ((t.rank, t.lane), i))
+        .collect()
 }
 
 /// `spmdkit sleep: 16 tasks, 2 ranks x 8 threads, lpt` (and how many failed).
