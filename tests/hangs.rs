@@ -80,50 +80,37 @@ fn stop_rank(np: usize, victim: usize, args: &[&str]) {
     );
 }
 
-fn long_sleeps() -> String {
-    ["4"; 12].join(",")
+/// `sleep` with twelve 4 s tasks: the stop comes while they run.
+fn stop_in_sleep(schedule: &str, threads: &str, cases: &[(usize, usize)]) {
+    let durations = ["4"; 12].join(",");
+    for &(np, victim) in cases {
+        stop_rank(
+            np,
+            victim,
+            &[
+                "sleep",
+                "--quiet",
+                "--threads",
+                threads,
+                "--schedule",
+                schedule,
+                "--durations",
+                &durations,
+            ],
+        );
+    }
 }
 
 #[test]
 fn a_stopped_rank_ends_a_sleep_job() {
     let _one = serial();
-    let durations = long_sleeps();
-    for (np, victim) in [(2, 1), (3, 2)] {
-        stop_rank(
-            np,
-            victim,
-            &[
-                "sleep",
-                "--quiet",
-                "--threads",
-                "2",
-                "--durations",
-                &durations,
-            ],
-        );
-    }
+    stop_in_sleep("lpt", "2", &[(2, 1), (3, 2)]);
 }
 
 #[test]
 fn a_stopped_rank_ends_a_dynamic_sleep_job() {
     let _one = serial();
-    let durations = long_sleeps();
-    for (np, victim) in [(2, 1), (3, 1)] {
-        stop_rank(
-            np,
-            victim,
-            &[
-                "sleep",
-                "--quiet",
-                "--threads",
-                "2",
-                "--schedule",
-                "dynamic",
-                "--durations",
-                &durations,
-            ],
-        );
-    }
+    stop_in_sleep("dynamic", "2", &[(2, 1), (3, 1)]);
 }
 
 #[test]
@@ -150,19 +137,7 @@ fn a_stopped_rank_ends_a_matrix_job() {
 #[test]
 fn a_stopped_rank_zero_is_named_by_the_others() {
     let _one = serial();
-    let durations = long_sleeps();
-    stop_rank(
-        3,
-        0,
-        &[
-            "sleep",
-            "--quiet",
-            "--threads",
-            "1",
-            "--durations",
-            &durations,
-        ],
-    );
+    stop_in_sleep("lpt", "1", &[(3, 0)]);
 }
 
 #[test]

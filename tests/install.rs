@@ -153,3 +153,32 @@ fn install_then_module_load_man_and_completion() {
     );
     dir.done();
 }
+
+#[test]
+fn install_mistakes_are_refused_before_anything_is_written() {
+    let dir = Scratch::new("badinstall");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/install.sh");
+    let prefix = dir.path("p");
+    let p = prefix.to_str().unwrap();
+    let empty = dir.path("empty");
+    std::fs::create_dir(&empty).unwrap();
+    for (args, says) in [
+        (vec![], "--prefix PREFIX is required"),
+        (
+            vec!["--prefix", p, "--frobnicate"],
+            "unknown argument '--frobnicate'",
+        ),
+        (
+            vec!["--prefix", p, "--from", empty.to_str().unwrap()],
+            "is not an executable",
+        ),
+    ] {
+        let mut cmd = Command::new(script);
+        cmd.args(&args);
+        let run = run_bounded(cmd, Duration::from_secs(60));
+        run.assert_code(2);
+        assert!(run.stderr.contains(says), "{args:?}: {}", run.stderr);
+        assert!(!prefix.join("bin").exists(), "{args:?} installed something");
+    }
+    dir.done();
+}

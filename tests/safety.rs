@@ -376,8 +376,17 @@ fn thread_counts_are_capped_per_core() {
         &[],
     )
     .assert_code(0);
-    let run = alone(&["run", "--tasks-file", "/dev/null", "--slots", &over], &[]);
-    run.assert_code(2);
+    // run's slots are threads too: refused for their number, before any command is read.
+    let dir = Scratch::new("slots");
+    let tasks = dir.path("t.txt");
+    std::fs::write(&tasks, "true\n").unwrap();
+    let t = tasks.to_str().unwrap();
+    let run = alone(&["run", "--tasks-file", t, "--slots", &over], &[]);
+    run.assert_says_once(
+        2,
+        &format!("--slots {over}: expected a whole number from 1 to {most}"),
+    );
+    dir.done();
 }
 
 #[test]

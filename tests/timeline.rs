@@ -158,6 +158,23 @@ fn the_chart_has_a_bar_per_task_and_is_the_same_from_a_saved_run() {
     )
     .assert_says_once(2, "it holds a `matrix` run");
     assert!(!other.exists());
+    // Neither an HDF5 file nor a journal.
+    let junk = dir.path("junk.txt");
+    std::fs::write(&junk, "not a run\n").unwrap();
+    alone(
+        &[
+            "timeline",
+            junk.to_str().unwrap(),
+            "-o",
+            other.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .assert_says_once(
+        2,
+        "give the HDF5 file of `sleep --output`, or the journal of `run`",
+    );
+    assert!(!other.exists());
     dir.done();
 }
 
