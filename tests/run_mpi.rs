@@ -505,6 +505,127 @@ fn sigusr1_stops_the_run_resumably_and_the_resume_completes_it() {
 }
 
 #[test]
+fn a_stop_file_drains_the_run_at_three_ranks_and_the_resume_completes_it() {
+    let dir = Scratch::new("runstopfile");
+    let tasks: String = (0..24)
+        .map(|_| "sleep 0.4; echo $SPMDKIT_TASK_ID >> ids.txt\n")
+        .collect();
+    std::fs::write(dir.path("t.txt"), tasks).unwrap();
+    let args = [
+        "--tasks-file",
+        "t.txt",
+        "--slots",
+        "1",
+        "--grace",
+        "5",
+        "--stop-file",
+        "stop",
+        "--json",
+        "--quiet",
+    ];
+    let mut cmd = common::mpirun_command(common::binary(), 3, &[&["run"], &args[..]].concat(), &[]);
+    cmd.current_dir(&dir.0);
+    let session = common::SessionDir::new();
+    session.apply(&mut cmd);
+    let started = common::Started::new(cmd);
+    // Once some task has ended, ask for the stop the way a batch script does.
+    let until = Instant::now() + HANG_LIMIT;
+    while !std::fs::read_to_string(dir.path("ids.txt")).is_ok_and(|t| !t.is_empty()) {
+        assert!(Instant::now() < until, "no task ended");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::write(dir.path("stop"), "").unwrap();
+    let run = started.finish(HANG_LIMIT);
+    run.assert_code(75);
+    let report = run.json();
+    assert!(
+        report["stopped"]
+            .as_str()
+            .unwrap()
+            .contains("'stop' appeared (--stop-file)"),
+        "{report}"
+    );
+    // The running commands had the grace to end: none was killed, none is left unended.
+    assert_eq!(report["interrupted"], serde_json::json!([]), "{report}");
+    let records = journal(&dir.path("spmdkit-run.journal"));
+    let ended = events(&records, "finished").len();
+    assert_eq!(events(&records, "started").len(), ended);
+    assert!(ended > 0 && ended < 24, "{report}");
+    // The file must be gone before the resume, which then completes the rest.
+    farm(
+        3,
+        &dir.0,
+        &[&["--resume", "spmdkit-run.journal"], &args[..]].concat(),
+    )
+    .assert_says_once(2, "--stop-file 'stop' exists already");
+    std::fs::remove_file(dir.path("stop")).unwrap();
+    let again = farm(
+        3,
+        &dir.0,
+        &[&["--resume", "spmdkit-run.journal"], &args[..]].concat(),
+    );
+    again.assert_code(0);
+    assert_eq!(again.json()["ran"].as_u64().unwrap() as usize, 24 - ended);
+    let ids = std::fs::read_to_string(dir.path("ids.txt")).unwrap();
+    let mut ids: Vec<u64> = ids.lines().map(|l| l.parse().unwrap()).collect();
+    ids.sort();
+    assert_eq!(ids, (1..=24).collect::<Vec<u64>>(), "each task ran once");
+    dir.done();
+}
+
+#[test]
+fn a_command_killed_together_with_its_rank_is_interrupted_not_failed() {
+    // What Slurm does when it ends a job: the same signal to every process, the rank and its
+    // commands. Alone, a command killed by SIGTERM is a failure (`signal`); killed with its
+    // rank (by the signal, or exiting 128 + it as shells do) it was interrupted.
+    let dir = Scratch::new("runkilledwith");
+    let cases = [
+        ("kill -TERM $$", 1, "signal", Some(15)),
+        (
+            "kill -TERM $PPID; kill -TERM $$",
+            75,
+            "interrupted",
+            Some(15),
+        ),
+        (
+            "kill -USR1 $PPID; sleep 0.05; exit 138",
+            75,
+            "interrupted",
+            None,
+        ),
+        ("kill -INT $PPID; exit 3", 75, "exit", None),
+    ];
+    for (np, (command, code, kind, signal)) in [0, 1, 0, 1].into_iter().zip(cases) {
+        let journal_path = dir.path(&format!("j-{code}-{kind}-{np}"));
+        std::fs::write(dir.path("t.txt"), format!("{command}\nsleep 0.2\n")).unwrap();
+        let run = farm(
+            np,
+            &dir.0,
+            &[
+                "--tasks-file",
+                "t.txt",
+                "--slots",
+                "1",
+                "--journal",
+                journal_path.to_str().unwrap(),
+                "--json",
+                "--quiet",
+            ],
+        );
+        run.assert_code(code);
+        let records = journal(&journal_path);
+        let first = events(&records, "finished")
+            .into_iter()
+            .find(|f| f["task"] == 1)
+            .unwrap_or_else(|| panic!("{command}: no end of task 1: {records:?}"))
+            .clone();
+        assert_eq!(first["kind"], kind, "{command}: {first}");
+        assert_eq!(first["signal"].as_i64(), signal.map(i64::from), "{command}");
+    }
+    dir.done();
+}
+
+#[test]
 fn lpt_plans_longest_first_from_an_earlier_journal() {
     let dir = Scratch::new("runlpt");
     std::fs::write(
@@ -608,6 +729,10 @@ fn bad_input_is_refused_before_anything_runs() {
             "only --schedule lpt uses costs",
         ),
         (vec!["--tasks-file", "ok.txt", "--slots", "0"], "--slots 0"),
+        (
+            vec!["--tasks-file", "ok.txt", "--stop-file", "ok.txt"],
+            "--stop-file 'ok.txt' exists already: remove it first",
+        ),
     ];
     for np in [0, 2] {
         for (args, needle) in &cases {

@@ -79,7 +79,12 @@ pub struct FarmArgs {
     /// time, SLURM_JOB_END_TIME]. Starts nothing after deadline - grace.
     #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub deadline: Option<String>,
-    /// After a stop (SIGTERM, SIGINT, SIGUSR1, the deadline), seconds that running commands may
+    /// Stop as on SIGUSR1 when FILE appears (rank 0 looks every 0.25 s; it must not exist at
+    /// the start). For batch scripts: Slurm and srun signal every process of a job step, the
+    /// commands too, so a warning meant for the farm is better passed on this way.
+    #[arg(long, value_name = "FILE")]
+    pub stop_file: Option<PathBuf>,
+    /// After a stop (SIGTERM, SIGINT, SIGUSR1, --stop-file, the deadline), seconds that running commands may
     /// go on before they are ended and recorded as `interrupted`.
     #[arg(
         long,
@@ -273,6 +278,7 @@ impl FarmConfig {
                 retries: count("--retries", &args.retries, 0, 1000)? as u32,
                 retry_on,
                 deadline,
+                stop_file: args.stop_file.clone(),
                 grace: seconds("--grace", &args.grace, true)?,
                 output_dir: args.output_dir.clone(),
                 seed,

@@ -8,6 +8,7 @@
 //! child subreaper, and killed at the end of the run.
 
 use super::journal::{EndKind, Finished};
+use super::STOP_SIGNALS;
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::process::CommandExt;
@@ -346,6 +347,31 @@ fn tail(path: &Path) -> (u64, String) {
     (len, String::from_utf8_lossy(&bytes).into_owned())
 }
 
+/// Whether a command that died of `signal` (or exited with `exit_code`) was ended together with
+/// the run: Slurm, srun and a terminal signal every process of a job, the commands as well as
+/// spmdkit, so a command killed by a stop signal (or exiting 128 + it, as shells do) after this
+/// rank got one was interrupted, not failed. The rank's own signal may arrive a moment after the
+/// command's: it is waited for up to [`SIGNAL_SKEW`].
+fn stopped_with_the_run(signal: Option<i32>, exit_code: Option<i32>) -> bool {
+    let by = signal.or(exit_code.filter(|c| *c > 128).map(|c| c - 128));
+    if !by.is_some_and(|s| STOP_SIGNALS.contains(&s)) {
+        return false;
+    }
+    let until = Instant::now() + SIGNAL_SKEW;
+    loop {
+        if super::signalled().is_some() {
+            return true;
+        }
+        if Instant::now() >= until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// How long a command's death by a stop signal waits for the rank's own copy of the signal.
+const SIGNAL_SKEW: Duration = Duration::from_millis(200);
+
 /// Runs one command to its end and describes how it ended (`rank` and `slot` filled in).
 pub(super) fn run(
     spec: &Spec<'_>,
@@ -460,6 +486,7 @@ pub(super) fn run(
     let kind = match (ended_by_us, exit_code) {
         (Some(Ended::Timeout), _) => EndKind::Timeout,
         (Some(Ended::Interrupted), _) => EndKind::Interrupted,
+        _ if stopped_with_the_run(signal, exit_code) => EndKind::Interrupted,
         (None, Some(0)) => EndKind::Ok,
         (None, Some(_)) => EndKind::Exit,
         (None, None) => EndKind::Signal,

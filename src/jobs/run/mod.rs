@@ -70,6 +70,9 @@ pub struct RunParams {
     pub retry_on: Vec<EndKind>,
     /// Stop at this Unix time.
     pub deadline: Option<f64>,
+    /// Stop, as on SIGUSR1, when this file appears (looked for by rank 0, every
+    /// [`STOP_FILE_INTERVAL`]).
+    pub stop_file: Option<PathBuf>,
     /// After a stop, how long running commands may go on before they are ended.
     pub grace: Duration,
     /// Keep each command's stdout and stderr here.
@@ -171,8 +174,22 @@ pub struct RunReport {
     pub version: String,
 }
 
+/// How often rank 0 looks for the `--stop-file`.
+pub const STOP_FILE_INTERVAL: Duration = Duration::from_millis(250);
+
+/// The signals that stop a run (noted on every rank, acted on by rank 0).
+const STOP_SIGNALS: [i32; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGUSR1];
+
 /// The signal that asked this process to stop (0: none).
 static SIGNALLED: AtomicI32 = AtomicI32::new(0);
+
+/// The stop signal this rank has received, if any.
+fn signalled() -> Option<i32> {
+    match SIGNALLED.load(Ordering::SeqCst) {
+        0 => None,
+        s => Some(s),
+    }
+}
 
 extern "C" fn note_signal(signal: libc::c_int) {
     SIGNALLED.store(signal, Ordering::SeqCst);
@@ -180,7 +197,7 @@ extern "C" fn note_signal(signal: libc::c_int) {
 
 /// Every rank notes SIGTERM, SIGINT and SIGUSR1 instead of dying of them; rank 0 acts on them.
 fn catch_stop_signals() {
-    for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGUSR1] {
+    for signal in STOP_SIGNALS {
         // SAFETY: the handler only stores to an atomic, which is async-signal-safe; the
         // sigaction struct is fully initialised before the call.
         unsafe {
@@ -219,6 +236,14 @@ struct Plan {
 }
 
 fn plan(params: &RunParams) -> Result<Plan, Error> {
+    if let Some(file) = &params.stop_file {
+        if std::fs::symlink_metadata(file).is_ok() {
+            return Err(Error::bad_input(format!(
+                "--stop-file '{}' exists already: remove it first (it asks the run to stop)",
+                file.display()
+            )));
+        }
+    }
     let cwd = std::env::current_dir()
         .map_err(|e| Error::bad_input(format!("cannot read the working directory: {e}")))?
         .to_string_lossy()
@@ -338,6 +363,8 @@ struct Root<'a> {
     hosts: &'a [String],
     items: Mutex<Vec<Item>>,
     deadline: Option<f64>,
+    stop_file: Option<&'a std::path::Path>,
+    stop_checked: Mutex<Option<Instant>>,
     grace: Duration,
     stop_since: Mutex<Option<(Instant, String)>>,
     finished: AtomicUsize,
@@ -373,9 +400,17 @@ impl Root<'_> {
         {
             return Some(f);
         }
-        match SIGNALLED.load(Ordering::SeqCst) {
-            0 => {}
-            s => return Some(format!("{} received", signal_name(s))),
+        if let Some(s) = signalled() {
+            return Some(format!("{} received", signal_name(s)));
+        }
+        if let Some(file) = self.stop_file {
+            let mut last = self.stop_checked.lock().unwrap_or_else(|e| e.into_inner());
+            if last.is_none_or(|at| at.elapsed() >= STOP_FILE_INTERVAL) {
+                *last = Some(Instant::now());
+                if std::fs::symlink_metadata(file).is_ok() {
+                    return Some(format!("'{}' appeared (--stop-file)", file.display()));
+                }
+            }
         }
         let deadline = self.deadline?;
         let left = deadline - journal::unix_now();
@@ -546,6 +581,8 @@ pub fn run<C: Comm + ?Sized>(comm: &C, params: &RunParams) -> Result<Option<RunR
             hosts: &hosts,
             items: Mutex::new(Vec::new()),
             deadline: params.deadline,
+            stop_file: params.stop_file.as_deref(),
+            stop_checked: Mutex::new(None),
             grace: params.grace,
             stop_since: Mutex::new(None),
             finished: AtomicUsize::new(0),
