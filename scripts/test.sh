@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, then formatting, lints, docs, unit tests and
 # the integration tests that launch the real binary under mpirun (1-16 ranks), MPICH's mpiexec,
-# across simulated hosts (network namespaces) and as Slurm batch jobs on a test cluster that the
-# tests start and stop themselves. Run it as root (the namespaces and Slurm daemons need it).
+# across simulated hosts (network namespaces) and as Slurm batch jobs on a single-node and a
+# three-node test cluster that the tests start and stop themselves. Run it as root (the
+# namespaces and Slurm daemons need it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
+# The tests stop what they start, also when they fail; this is for a test run that was killed.
+cleanup() {
+    if [ "$(id -u)" -eq 0 ]; then
+        slurm/testcluster-nodes.sh down >/dev/null 2>&1 || true
+        tests/multihost/testhosts.sh down >/dev/null 2>&1 || true
+    fi
+}
+trap cleanup EXIT
 
 step() { echo; echo "==> $*"; }
 step "cargo fmt --check";                  cargo fmt --check

@@ -1,110 +1,12 @@
 //! The batch scripts in `slurm/` submitted with `sbatch` to a real single-node Slurm cluster
 //! (munge, slurmctld, slurmd) that this test starts and stops. Needs root and slurm-wlm + munge.
 
+#[path = "common/cluster.rs"]
+mod cluster;
 mod common;
 
-use common::{alone, run_bounded, Scratch, HANG_LIMIT};
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
-
-fn repo(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)
-}
-
-/// The cluster; stopped when dropped, also when a test fails.
-struct Cluster {
-    dir: PathBuf,
-}
-
-impl Cluster {
-    fn up(dir: &Path) -> Cluster {
-        let mut cmd = Command::new(repo("slurm/testcluster.sh"));
-        cmd.arg("up").arg(dir);
-        run_bounded(cmd, HANG_LIMIT).assert_code(0);
-        Cluster {
-            dir: dir.to_path_buf(),
-        }
-    }
-
-    fn command(&self, program: &str) -> Command {
-        let mut cmd = Command::new(program);
-        cmd.env("SLURM_CONF", self.dir.join("slurm.conf"));
-        cmd
-    }
-
-    /// Submits `script` from `workdir` with `env` and waits for the job to end; returns the
-    /// job's fields (JobState, ExitCode, ...).
-    fn run_job(
-        &self,
-        script: &str,
-        workdir: &Path,
-        env: &[(&str, &str)],
-    ) -> HashMap<String, String> {
-        let mut submit = self.command("sbatch");
-        submit
-            .arg("--parsable")
-            .arg(format!("--chdir={}", workdir.display()))
-            .arg(repo(script));
-        submit.env("OMPI_MCA_mpi_yield_when_idle", "1");
-        for (k, v) in env {
-            submit.env(k, v);
-        }
-        let submitted = run_bounded(submit, HANG_LIMIT);
-        submitted.assert_code(0);
-        let id = submitted.stdout.trim().to_string();
-        // `sbatch --wait` polls at 2 s, 8 s, then every 32 s; asking every 200 ms is much faster.
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let mut show = self.command("scontrol");
-            show.args(["show", "job", "-o", &id]);
-            let out = run_bounded(show, HANG_LIMIT);
-            let fields: HashMap<String, String> = out
-                .stdout
-                .split_whitespace()
-                .filter_map(|kv| kv.split_once('='))
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            let state = fields.get("JobState").cloned().unwrap_or_default();
-            let running =
-                ["PENDING", "CONFIGURING", "RUNNING", "COMPLETING"].contains(&state.as_str());
-            if !running && !state.is_empty() {
-                let mut fields = fields;
-                fields.insert("id".into(), id);
-                return fields;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "job {id} still {state} after 120 s"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let mut cmd = Command::new(repo("slurm/testcluster.sh"));
-        cmd.arg("down").arg(&self.dir);
-        let _ = cmd.status();
-    }
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// The job ended in `state` with `exit_code` (Slurm's `code:signal`).
-fn assert_ended(job: &HashMap<String, String>, state: &str, exit_code: &str) {
-    let got = (job["JobState"].as_str(), job["ExitCode"].as_str());
-    assert_eq!(got, (state, exit_code), "{job:?}");
-}
-
-fn read(dir: &Path, name: String) -> String {
-    std::fs::read_to_string(dir.join(&name)).unwrap_or_else(|e| panic!("{name}: {e}"))
-}
+use cluster::{assert_ended, is_root, read, Cluster};
+use common::{alone, Scratch};
 
 #[test]
 fn batch_scripts_run_on_a_real_slurm_cluster() {
@@ -118,7 +20,7 @@ fn batch_scripts_run_on_a_real_slurm_cluster() {
     }
     let state = Scratch::new("slurm-state");
     let work = Scratch::new("slurm-work");
-    let cluster = Cluster::up(&state.0);
+    let cluster = Cluster::up("slurm/testcluster.sh", &state.0, &[]);
     let bin = common::binary();
     let bench = bin.replace("/spmdkit", "/spmdkit-bench");
 
