@@ -2,11 +2,16 @@
 
 use clap::{ColorChoice, CommandFactory, FromArgMatches};
 use spmdkit::cli::{timeline_target, Cli, Command, FarmConfig, MatrixConfig, SleepConfig};
-use spmdkit::comm::{keep_alive, threads_here};
+use spmdkit::collective::placement;
+use spmdkit::comm::{keep_alive, requested_threads, threads_here};
 use spmdkit::io::timeline::Timeline;
 use spmdkit::io::{self, OutputTarget, Render};
 use spmdkit::{agree, jobs, Comm, Error, Kind, World};
 use std::process::ExitCode;
+
+/// Large buffers on huge pages where the kernel allows (see `spmdkit::kernels::LargePages`).
+#[global_allocator]
+static ALLOCATOR: spmdkit::kernels::LargePages = spmdkit::kernels::LargePages;
 
 fn main() -> ExitCode {
     if let Some(code) = spmdkit::cli::generate::intercept(Cli::command) {
@@ -23,6 +28,17 @@ fn main() -> ExitCode {
         comm.watch_for_hangs(timeout);
         let root = comm.rank() == 0;
         let under_launcher = comm.backend() == "mpi";
+        // Every rank's cores, before any worker thread starts (see collective::placement).
+        let requested = match &cli.command {
+            Command::Sleep(a) => requested_threads(a.run.threads.as_deref()),
+            Command::Matrix(a) => requested_threads(a.run.threads.as_deref()),
+            Command::Info(a) => requested_threads(a.threads.as_deref()),
+            Command::Run(_) | Command::Timeline(_) => None,
+        };
+        let placement = match &cli.command {
+            Command::Timeline(_) => None,
+            _ => Some(placement::place(comm, requested)),
+        };
         match cli.command {
             Command::Sleep(args) => {
                 let config = agree(
@@ -63,7 +79,7 @@ fn main() -> ExitCode {
                 let output = args.run.output.is_some();
                 check_faults(comm, &config.params.faults, pairs, output)?;
                 config.output.iter().for_each(note_stale_partials);
-                if let Some(note) = jobs::binding_note(comm, config.threads.count) {
+                if let Some(note) = placement.as_ref().and_then(|p| p.note.as_ref()) {
                     spmdkit::say(&format!("spmdkit: {note}"));
                 }
                 let Some(outcome) = jobs::matrix::run(comm, &config.params)? else {
@@ -128,7 +144,11 @@ fn main() -> ExitCode {
             }
             Command::Info(args) => {
                 let threads = agree(comm, threads_here(args.threads.as_deref()))?;
-                if let Some(report) = jobs::info::run(comm, threads, &io::hdf5_version()) {
+                if let Some(note) = placement.as_ref().and_then(|p| p.note.as_ref()) {
+                    spmdkit::say(&format!("spmdkit: {note}"));
+                }
+                let how = placement.map(|p| p.how).unwrap_or_default();
+                if let Some(report) = jobs::info::run(comm, threads, &how, &io::hdf5_version()) {
                     print(report.render(args.json))?;
                 }
                 Ok(())

@@ -122,7 +122,8 @@ fn matrix(comm: &dyn Comm, c: &MatrixBenchConfig) -> Result<(), Error> {
         );
     }
     let most = c.threads.iter().copied().max().unwrap_or(1);
-    if let Some(note) = spmdkit::jobs::binding_note(comm, most) {
+    // Each rank gets cores for its largest thread count, where the host has them.
+    if let Some(note) = spmdkit::collective::placement::place(comm, Some(most)).note {
         spmdkit::say(&format!("spmdkit-bench: {note}"));
     }
     let mut report = progress("matrix");
@@ -162,6 +163,10 @@ fn draw(c: &PlotConfig) -> Result<(), BenchError> {
     }
     Ok(())
 }
+
+/// Large buffers on huge pages where the kernel allows (see `spmdkit::kernels::LargePages`).
+#[global_allocator]
+static ALLOCATOR: spmdkit::kernels::LargePages = spmdkit::kernels::LargePages;
 
 fn main() -> ExitCode {
     if let Some(code) = spmdkit::cli::generate::intercept(BenchCli::command) {

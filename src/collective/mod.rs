@@ -1,5 +1,6 @@
 //! Typed collectives over any [`Comm`]: scatter, gather and broadcast of serde types, agreement
-//! on errors, the common clock and the same-command check.
+//! on errors, the common clock, the same-command check and the placement of ranks on cores
+//! ([`placement`]).
 //!
 //! Values travel in postcard's compact binary format (varints, no field names): any type with
 //! `#[derive(Serialize, Deserialize)]` — structs, tuples, `Option`, `Vec`, `String`, enums — crosses
@@ -14,6 +15,7 @@
 mod agree;
 mod clock;
 mod command;
+pub mod placement;
 
 pub use agree::agree;
 pub(crate) use clock::clock_offsets;

@@ -25,9 +25,10 @@ pub(crate) mod mpi_backend;
 mod threads;
 mod watch;
 
+pub(crate) use threads::set_placed_threads;
 pub use threads::{
-    max_threads, resolve_threads, threads_here, Threads, ThreadsError, MAX_THREADS,
-    THREADS_PER_CORE,
+    max_threads, placed_threads, requested_threads, resolve_threads, threads_here, Threads,
+    ThreadsError, MAX_THREADS, PLACED_ORIGIN, THREADS_PER_CORE,
 };
 
 /// A message tag. Programs may use tags below [`RESERVED_TAGS`] for their own point-to-point

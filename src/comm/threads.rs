@@ -1,6 +1,8 @@
 //! How many worker threads a rank runs: `--threads`, else `RAYON_NUM_THREADS`, else
 //! `SLURM_CPUS_PER_TASK`, else the cores this process may run on.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 /// The most threads a rank may be asked to start.
 pub const MAX_THREADS: usize = 4096;
 
@@ -92,19 +94,61 @@ pub fn resolve_threads(
     }
     Ok(Threads {
         count: available.max(1),
-        origin: "available cores",
+        origin: DEFAULT_ORIGIN,
     })
 }
 
+/// The default thread count placement decided for this process (0: not placed).
+static PLACED_THREADS: AtomicUsize = AtomicUsize::new(0);
+
+/// Where a default thread count comes from once the job's ranks were placed.
+pub const PLACED_ORIGIN: &str = "its share of the host's cores";
+
+/// Records the default thread count that placement decided for this process
+/// ([`crate::collective::placement::place`]).
+pub(crate) fn set_placed_threads(n: usize) {
+    PLACED_THREADS.store(n, Ordering::Relaxed);
+}
+
+/// The default thread count of this process once its ranks were placed, if they were.
+pub fn placed_threads() -> Option<usize> {
+    match PLACED_THREADS.load(Ordering::Relaxed) {
+        0 => None,
+        n => Some(n),
+    }
+}
+
 /// [`resolve_threads`] with this process's environment and CPU affinity: the thread count a
-/// rank should use when `arg` (a `--threads` value) is not given.
+/// rank should use when `arg` (a `--threads` value) is not given. Once the job was placed, the
+/// default is the rank's share of its host's cores ([`placed_threads`]).
 ///
 /// # Errors
 /// A value that is not a whole number from 1 to [`MAX_THREADS`], naming where it came from.
 pub fn threads_here(arg: Option<&str>) -> Result<Threads, ThreadsError> {
     let available = super::launch::cores_here();
-    resolve_threads(arg, |k| std::env::var(k).ok(), available)
+    let threads = resolve_threads(arg, |k| std::env::var(k).ok(), available)?;
+    Ok(match placed_threads() {
+        Some(count) if threads.origin == DEFAULT_ORIGIN => Threads {
+            count,
+            origin: PLACED_ORIGIN,
+        },
+        _ => threads,
+    })
 }
+
+/// The thread count `arg` or the environment asks for (`--threads`, `RAYON_NUM_THREADS`,
+/// `SLURM_CPUS_PER_TASK`), `None` for the default or a value that is no count (refused later,
+/// where the count is used).
+pub fn requested_threads(arg: Option<&str>) -> Option<usize> {
+    let available = super::launch::cores_here();
+    resolve_threads(arg, |k| std::env::var(k).ok(), available)
+        .ok()
+        .filter(|t| t.origin != DEFAULT_ORIGIN)
+        .map(|t| t.count)
+}
+
+/// Where the default thread count comes from before placement.
+const DEFAULT_ORIGIN: &str = "available cores";
 
 #[cfg(test)]
 mod tests {

@@ -216,14 +216,14 @@ impl Render for InfoReport {
         let _ = writeln!(s, "  threads/rank   {}", self.threads_per_rank);
         let _ = writeln!(
             s,
-            "\n  {:>5}  {:<24}  {:>8}  {:>7}  threads from",
-            "rank", "host", "pid", "threads"
+            "\n  {:>5}  {:<24}  {:>8}  {:>7}  {:<10}  threads from; cores",
+            "rank", "host", "pid", "threads", "cores"
         );
         for r in &self.per_rank {
             let _ = writeln!(
                 s,
-                "  {:>5}  {:<24}  {:>8}  {:>7}  {}",
-                r.rank, r.host, r.pid, r.threads, r.threads_from
+                "  {:>5}  {:<24}  {:>8}  {:>7}  {:<10}  {}; {}",
+                r.rank, r.host, r.pid, r.threads, r.cores, r.threads_from, r.placement
             );
         }
         s

@@ -1,6 +1,6 @@
 //! `spmdkit info`: what the job is made of.
 
-use crate::collective;
+use crate::collective::{self, placement};
 use crate::comm::{Comm, Threads};
 use serde::{Deserialize, Serialize};
 
@@ -10,6 +10,8 @@ struct Me {
     pid: u32,
     threads: usize,
     origin: String,
+    cores: String,
+    placement: String,
 }
 
 /// What each rank of the job reported about itself.
@@ -25,6 +27,10 @@ pub struct RankInfo {
     pub threads: usize,
     /// Where the thread count came from.
     pub threads_from: String,
+    /// The CPUs it may run on (its affinity, in the kernel's list format: `0-3,8`).
+    pub cores: String,
+    /// How its cores were chosen ([`crate::collective::placement`]).
+    pub placement: String,
 }
 
 /// The report of `spmdkit info`.
@@ -52,17 +58,25 @@ pub struct InfoReport {
     pub hdf5_version: String,
 }
 
-/// Gathers every rank's host, pid and threads. Rank 0 returns the report, the others `None`.
-/// `hdf5_version` is the HDF5 library's version to report (`none` in a build without HDF5).
+/// Gathers every rank's host, pid, threads and cores. Rank 0 returns the report, the others
+/// `None`. `placement` says how this rank's cores were chosen; `hdf5_version` is the HDF5
+/// library's version to report (`none` in a build without HDF5).
 ///
 /// # Collective
 /// Every rank must call it.
-pub fn run<C: Comm + ?Sized>(comm: &C, threads: Threads, hdf5_version: &str) -> Option<InfoReport> {
+pub fn run<C: Comm + ?Sized>(
+    comm: &C,
+    threads: Threads,
+    placement: &str,
+    hdf5_version: &str,
+) -> Option<InfoReport> {
     let me = Me {
         host: crate::comm::host_name(),
         pid: std::process::id(),
         threads: threads.count,
         origin: threads.origin.to_string(),
+        cores: placement::format_cpu_list(&placement::affinity()),
+        placement: placement.to_string(),
     };
     let all = collective::gather(comm, 0, &me)?;
     let mut hosts: Vec<String> = Vec::new();
@@ -94,6 +108,8 @@ pub fn run<C: Comm + ?Sized>(comm: &C, threads: Threads, hdf5_version: &str) -> 
                 pid: m.pid,
                 threads: m.threads,
                 threads_from: m.origin,
+                cores: m.cores,
+                placement: m.placement,
             })
             .collect(),
         hdf5_version: hdf5_version.to_string(),
@@ -114,6 +130,7 @@ mod tests {
                     count: comm.rank() + 1,
                     origin: "--threads",
                 },
+                "kept",
                 "1.10.8",
             )
         });
