@@ -1,5 +1,6 @@
 //! Local kernels of spmdkit, no MPI: matrix products (GFLOP/s), standard-normal generation
-//! (values/s) and the element-wise add of the reductions (GB/s), at 1 thread and at all cores.
+//! (values/s), the copy of an 8 MB partial sum and the element-wise add of the reductions (GB/s),
+//! at 1 thread and at all cores.
 //!
 //! Run: `cargo bench --bench kernels` (add `-- --quick` for fewer sizes). Each figure is the median
 //! of several repetitions after a warm-up; every product is checked against a second one computed
@@ -85,6 +86,15 @@ fn main() {
             values as f64 / secs / 1e6
         );
     }
+    // The partial sum one rank sends another in the classic job: 1000 x 1000 values, 8 MB.
+    let partial = 1000 * 1000;
+    let from = vec![1.0f64; partial];
+    let mut to = vec![0.0f64; partial];
+    let secs = median_of(20, || to.copy_from_slice(std::hint::black_box(&from)));
+    println!(
+        "copy,{partial},1,{secs:.6},{:.1},GB/s",
+        8.0 * partial as f64 / secs / 1e9
+    );
     let mut m = vec![0.0; values];
     let x = vec![1.0; values];
     for &t in &threads {

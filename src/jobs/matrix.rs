@@ -67,6 +67,19 @@ pub struct MatrixTimings {
     pub total: f64,
 }
 
+/// One rank's share of a `matrix` run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RankTimings {
+    /// The rank.
+    pub rank: usize,
+    /// Its worker threads.
+    pub threads: usize,
+    /// Its pairs.
+    pub pairs: usize,
+    /// Its phase times, seconds ([`MatrixTimings`]).
+    pub timings_s: MatrixTimings,
+}
+
 /// The report of a `matrix` run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MatrixReport {
@@ -94,6 +107,8 @@ pub struct MatrixReport {
     pub timings_s: MatrixTimings,
     /// 2 n³ N/2 floating-point operations over the slowest rank's multiply time.
     pub multiply_gflops: f64,
+    /// Each rank's threads and phase times.
+    pub per_rank: Vec<RankTimings>,
     /// spmdkit's version.
     pub version: String,
     /// The MPI library, or `none` for a run without a launcher.
@@ -225,6 +240,9 @@ pub fn run<C: Comm + ?Sized>(
                     leaves.insert(k, product);
                     t_reduce += phase("sum", Some(k), t, Instant::now());
                 }
+                // Their pages are mapped: partial sums from other ranks land in them.
+                leaves.recycle(a.into_raw_vec_and_offset().0);
+                leaves.recycle(b.into_raw_vec_and_offset().0);
             })
         });
     }
@@ -235,7 +253,14 @@ pub fn run<C: Comm + ?Sized>(
 
     // One gather brings every rank's phase times and thread count (a whole number in an f64),
     // and its phases.
-    let facts = vec![t_generate, t_multiply, t_reduce, total, threads as f64];
+    let facts = vec![
+        t_generate,
+        t_multiply,
+        t_reduce,
+        total,
+        threads as f64,
+        (hi - lo) as f64,
+    ];
     let Some(gathered) = collective::gather(comm, 0, &(facts, phases)) else {
         return Ok(None);
     };
@@ -275,6 +300,21 @@ pub fn run<C: Comm + ?Sized>(
         },
         timings_s: timings,
         multiply_gflops: gflops,
+        per_rank: per_rank
+            .iter()
+            .enumerate()
+            .map(|(rank, f)| RankTimings {
+                rank,
+                threads: f[4] as usize,
+                pairs: f[5] as usize,
+                timings_s: MatrixTimings {
+                    generate: f[0],
+                    multiply: f[1],
+                    reduce: f[2],
+                    total: f[3],
+                },
+            })
+            .collect(),
         version: env!("CARGO_PKG_VERSION").to_string(),
         mpi_library: crate::comm::mpi_library_for(comm.backend()),
     };

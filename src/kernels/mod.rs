@@ -14,13 +14,15 @@
 //!
 //! **Sums** are element-wise, so splitting them over threads cannot change a bit either.
 
-use ndarray::{Array1, Array2};
-use ndarray_rand::rand_distr::StandardNormal;
-use ndarray_rand::RandomExt;
+use ndarray::Array2;
+use ndarray_rand::rand_distr::{Distribution, StandardNormal};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
+
+mod pages;
+pub use pages::LargePages;
 
 /// Values per generation chunk. Part of the reproducibility contract: changing it changes every
 /// generated matrix.
@@ -76,14 +78,16 @@ pub fn generate_into(seed: u64, index: u64, out: &mut Array2<f64>) {
     fill_normal(seed, index, values);
 }
 
-/// The values of [`generate`], row-major, into a slice.
+/// The values of [`generate`], row-major, into a slice: chunk `c` holds the draws of its own
+/// generator, one after another (straight into the slice, no array in between).
 pub(crate) fn fill_normal(seed: u64, index: u64, out: &mut [f64]) {
     out.par_chunks_mut(CHUNK)
         .enumerate()
         .for_each(|(c, chunk)| {
             let mut rng = Xoshiro256PlusPlus::from_seed(chunk_seed(seed, index, c as u64));
-            let drawn = Array1::<f64>::random_using(chunk.len(), StandardNormal, &mut rng);
-            chunk.copy_from_slice(drawn.as_slice().expect("a new array is contiguous"));
+            for x in chunk.iter_mut() {
+                *x = StandardNormal.sample(&mut rng);
+            }
         });
 }
 

@@ -276,6 +276,14 @@ impl<'p, D: Dimension, O: Op> Leaves<'p, D, O> {
         }
     }
 
+    /// Keeps `buffer` (memory whose pages are already mapped) for a later [`Self::buffer`]: a
+    /// node arriving from another rank lands in it without page faults.
+    pub(crate) fn recycle(&mut self, buffer: Vec<f64>) {
+        if self.spare.len() < 2 {
+            self.spare.push(buffer);
+        }
+    }
+
     /// Inserts a complete subtree and combines it with its sibling while the sibling is held.
     fn insert_node(
         &mut self,
