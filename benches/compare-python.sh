@@ -4,7 +4,8 @@
 #   matrix (4 x 1000^2, two products, their sum) at W = 2,
 # each with concurrent.futures, Ray, Dask, mpi4py (benches/classic_tools.py) and spmdkit
 # (mpirun -np 2, W/2 threads per rank; the same with --schedule dynamic as "spmdkit-dynamic";
-# and W ranks of 1 thread as "spmdkit-ranks"), the tools
+# W ranks of 1 thread as "spmdkit-ranks"; one rank of W threads without a launcher as
+# "spmdkit-alone"), the tools
 # alternating run by run. Every answer is checked. Prints and writes medians of the whole
 # process and of the time inside the program, with ratios to spmdkit:
 #   benches/results/compare.csv, compare.md and compare.svg (the chart).

@@ -51,6 +51,9 @@ def cases(python):
         if w > 2:
             out.append(("sleep", w, "spmdkit-ranks",
                         mpirun(w, SPMDKIT, "sleep", "--threads", "1", "--quiet", "--json"), {}))
+        # What a laptop or login-node user compares with a process pool: no launcher, one rank.
+        out.append(("sleep", w, "spmdkit-alone",
+                    [SPMDKIT, "sleep", "--threads", str(w), "--quiet", "--json"], {}))
     w = MATRIX_WORKERS
     for tool in ["futures", "ray", "dask"]:
         out.append(("matrix", w, NAMES.get(tool, tool),
@@ -59,6 +62,8 @@ def cases(python):
     out.append(("matrix", w, "mpi4py",
                 mpirun(w, python, tools, "--tool", "mpi4py", "--job", "matrix"), one_blas_thread))
     out.append(("matrix", w, "spmdkit", mpirun(w, SPMDKIT, "matrix", "--json"), {}))
+    out.append(("matrix", w, "spmdkit-alone",
+                [SPMDKIT, "matrix", "--threads", str(w), "--json"], {}))
     return out
 
 

@@ -249,8 +249,15 @@ fn threads_beyond_a_ranks_cores_are_noted_once() {
     };
     // Bound to one core each, two threads per rank take turns: rank 0 says so, once.
     let bound = run_with("core");
-    bound.assert_says_once(0, "note: rank 0 may run on 1 core(s)");
-    assert!(bound.stderr.contains("--bind-to none"), "{}", bound.stderr);
+    bound.assert_says_once(0, "note: threads will take turns on cores: rank 0 on ");
+    assert!(
+        bound
+            .stderr
+            .contains("runs 2 threads on 1 core(s) (kept: chosen by --bind-to core)"),
+        "{}",
+        bound.stderr
+    );
+    assert!(bound.stderr.contains("--map-by slot:PE=N"), "{}", bound.stderr);
     assert_eq!(bound.json()["threads_per_rank"], 2);
     // Unbound, each rank sees every core of this 2-core machine: nothing to say.
     let free = run_with("none");
