@@ -27,21 +27,32 @@ run() { # label, command...
     echo "$label|${out//$'\n'/;}" >> "$RAW"
 }
 
-for _ in $(seq 1 "$RUNS"); do
-    run "np2 default" mpirun -np 2 "$BIN" matrix --json
-    run "np2 --bind-to none" mpirun --bind-to none -np 2 "$BIN" matrix --json
-    run "np2 --bind-to core" mpirun --bind-to core -np 2 "$BIN" matrix --json
-    run "np2 --map-by slot:PE=1" mpirun --map-by slot:PE=1 -np 2 "$BIN" matrix --json
-    run "np1 --threads 2 default" mpirun -np 1 "$BIN" matrix --threads 2 --json
-    run "np1 --threads 2 --bind-to none" mpirun --bind-to none -np 1 "$BIN" matrix --threads 2 --json
-    run "no launcher, 2 threads" "$BIN" matrix --threads 2 --json
-    run "kernels" "$KERNELS" --quick
-    if [ -n "$BEFORE" ]; then
-        run "before: np2 default" mpirun -np 2 "$BEFORE" matrix --json
-        run "before: np2 --bind-to none" mpirun --bind-to none -np 2 "$BEFORE" matrix --json
-        run "before: np1 --threads 2 default" mpirun -np 1 "$BEFORE" matrix --threads 2 --json
-        run "before: no launcher, 2 threads" "$BEFORE" matrix --threads 2 --json
-    fi
+# Each round runs every variant once, in an order of its own (shuffled with a fixed seed): no
+# variant always follows the same one (a run after the kernels' 2-thread burst is slower).
+VARIANTS=(
+    "np2 default|mpirun -np 2 $BIN matrix --json"
+    "np2 --bind-to none|mpirun --bind-to none -np 2 $BIN matrix --json"
+    "np2 --bind-to core|mpirun --bind-to core -np 2 $BIN matrix --json"
+    "np2 --map-by slot:PE=1|mpirun --map-by slot:PE=1 -np 2 $BIN matrix --json"
+    "np1 --threads 2 default|mpirun -np 1 $BIN matrix --threads 2 --json"
+    "np1 --threads 2 --bind-to none|mpirun --bind-to none -np 1 $BIN matrix --threads 2 --json"
+    "no launcher, 2 threads|$BIN matrix --threads 2 --json"
+    "kernels|$KERNELS --quick"
+)
+if [ -n "$BEFORE" ]; then
+    VARIANTS+=(
+        "before: np2 default|mpirun -np 2 $BEFORE matrix --json"
+        "before: np2 --bind-to none|mpirun --bind-to none -np 2 $BEFORE matrix --json"
+        "before: np1 --threads 2 default|mpirun -np 1 $BEFORE matrix --threads 2 --json"
+        "before: no launcher, 2 threads|$BEFORE matrix --threads 2 --json"
+    )
+fi
+for round in $(seq 1 "$RUNS"); do
+    for i in $(seq 0 $((${#VARIANTS[@]} - 1)) | shuf --random-source=<(yes "$round")); do
+        v=${VARIANTS[$i]}
+        # shellcheck disable=SC2086
+        run "${v%%|*}" ${v#*|}
+    done
 done
 
 "$PY" - "$RAW" "$RUNS" <<'PY'
@@ -69,7 +80,12 @@ print("| launch | total in program s | generation Mvalues/s per rank (x kernel) 
 print("|---|---|---|---|---|")
 totals = {}
 products = {}
-for label, outs in rows.items():
+ORDER = ["np2 default", "np2 --bind-to none", "np2 --bind-to core", "np2 --map-by slot:PE=1",
+         "np1 --threads 2 default", "np1 --threads 2 --bind-to none", "no launcher, 2 threads"]
+def place(label):
+    base = label.removeprefix("before: ")
+    return (label != base, ORDER.index(base) if base in ORDER else len(ORDER), label)
+for label, outs in sorted(rows.items(), key=lambda kv: place(kv[0])):
     d = [json.loads(o) for o in outs]
     ranks, threads = d[0]["ranks"], d[0]["threads_per_rank"]
     n, count = d[0]["size"], d[0]["count"]

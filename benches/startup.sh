@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The start-up floor: a 2-rank `spmdkit info` under mpirun against a C program that only calls
-# MPI_Init, a barrier and MPI_Finalize (benches/mpi_floor.c, built here with mpicc), `mpirun
-# /bin/true`, and each with the Open MPI settings given in EXTRA (e.g. "--mca pml ob1"), one
-# alternating run of RUNS rounds. Prints medians (whole process, wall clock) and the ratios.
+# MPI_Init, a barrier and MPI_Finalize (benches/mpi_floor.c, built here with mpicc; with
+# OMPI_MCA_pml=ob1, which spmdkit sets for itself on one node, and with Open MPI's default),
+# the same C program linked with HDF5 as spmdkit is, and `mpirun /bin/true`, one alternating run
+# of RUNS rounds. Prints medians (whole process, wall clock) and ratios to the C floor.
 # Usage: benches/startup.sh [RUNS] [NP]   (build first: cargo build --release)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,13 @@ source benches/mpi-env.sh
 unset OMPI_MCA_mpi_yield_when_idle
 FLOOR=target/release/mpi-floor
 mpicc -O2 -o "$FLOOR" benches/mpi_floor.c
+# The same program, also linked with the HDF5 spmdkit uses (Debian's pulls in curl, TLS and
+# Kerberos libraries: about 30 more shared objects to load and relocate at every start).
+FLOOR_H5=target/release/mpi-floor-h5
+mpicc -O2 -o "$FLOOR_H5" benches/mpi_floor.c -L/usr/lib/x86_64-linux-gnu/hdf5/openmpi \
+    -Wl,--no-as-needed -lhdf5
+# MPI_Init and MPI_Finalize alone, as the C program measures them.
+FLOOR_TIMES=1 OMPI_MCA_pml=ob1 mpirun -x FLOOR_TIMES -np "$NP" "$FLOOR" 2>&1 | sed 's/^/# C floor, rank 0: /' 
 RAW=$(mktemp)
 trap 'rm -f "$RAW"' EXIT
 
@@ -26,9 +34,11 @@ timed() { # label, command...
 
 for _ in $(seq 1 "$RUNS"); do
     timed "mpirun /bin/true" mpirun -np "$NP" /bin/true
-    timed "C: MPI_Init + barrier + MPI_Finalize" mpirun -np "$NP" "$FLOOR"
+    timed "C: MPI_Init + barrier + MPI_Finalize" env OMPI_MCA_pml=ob1 mpirun -np "$NP" "$FLOOR"
+    timed "C, Open MPI's default pml (UCX probed first)" mpirun -np "$NP" "$FLOOR"
     timed "spmdkit info" mpirun -np "$NP" "$BIN" info
     timed "spmdkit info --hang-timeout 0" mpirun -np "$NP" "$BIN" info --hang-timeout 0
+    timed "C linked with HDF5 (as spmdkit is)" env OMPI_MCA_pml=ob1 mpirun -np "$NP" "$FLOOR_H5"
 done
 
 /usr/bin/python3 - "$RAW" "$RUNS" "$NP" <<'PY'

@@ -155,7 +155,9 @@ pub struct TimelineArgs {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Worker threads per rank [default: RAYON_NUM_THREADS, else SLURM_CPUS_PER_TASK, else the
-    /// cores this rank may run on].
+    /// rank's share of its host's cores]. Under Open MPI's default binding each rank of a host
+    /// gets cores of its own for its threads when the host has them; a binding you give
+    /// (--bind-to, --map-by ...:PE=N) is kept. `spmdkit info` shows each rank's cores.
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub threads: Option<String>,
     /// Rank 0 prints one JSON object on stdout and nothing else there.

@@ -138,8 +138,9 @@ pub(crate) fn seconds(d: Duration) -> String {
 
 /// How a main thread waits between polls: yields for the first 100 µs (a message between ranks
 /// on one node arrives in a few µs), then sleeps for 1/64 of the time waited so far, between
-/// 10 µs and 1 ms. Waiting adds at most about 1.6 % to a wait, and a rank that waits long uses
-/// no CPU to speak of (MPI's own blocking calls poll a core at 100 %).
+/// 10 µs and 250 µs (the engine's own backoff's longest sleep). Waiting adds at most about
+/// 1.6 % to a short wait and 250 µs to a long one, and a rank that waits long uses about 1 % of
+/// a core (MPI's own blocking calls poll a core at 100 %).
 #[derive(Debug)]
 pub(crate) struct Pause {
     start: Instant,
@@ -147,6 +148,8 @@ pub(crate) struct Pause {
 
 impl Pause {
     const SPIN: Duration = Duration::from_micros(100);
+    /// The longest pause.
+    const LONGEST: Duration = Duration::from_micros(250);
 
     pub(crate) fn new() -> Self {
         Pause {
@@ -157,7 +160,7 @@ impl Pause {
     /// How long the next pause is, after waiting `waited` so far (`None`: only yield).
     fn length(waited: Duration) -> Option<Duration> {
         (waited >= Self::SPIN)
-            .then(|| (waited / 64).clamp(Duration::from_micros(10), Duration::from_millis(1)))
+            .then(|| (waited / 64).clamp(Duration::from_micros(10), Self::LONGEST))
     }
 
     /// Pauses once.
@@ -245,12 +248,12 @@ mod tests {
             Some(Duration::from_micros(10))
         );
         assert_eq!(
-            Pause::length(Duration::from_millis(32)),
-            Some(Duration::from_micros(500))
+            Pause::length(Duration::from_millis(8)),
+            Some(Duration::from_micros(125))
         );
         assert_eq!(
             Pause::length(Duration::from_secs(100)),
-            Some(Duration::from_millis(1))
+            Some(Duration::from_micros(250))
         );
         assert_eq!(seconds(Duration::from_millis(500)), "0.5");
         assert_eq!(seconds(Duration::from_secs(300)), "300");
