@@ -257,7 +257,11 @@ fn threads_beyond_a_ranks_cores_are_noted_once() {
         "{}",
         bound.stderr
     );
-    assert!(bound.stderr.contains("--map-by slot:PE=N"), "{}", bound.stderr);
+    assert!(
+        bound.stderr.contains("--map-by slot:PE=N"),
+        "{}",
+        bound.stderr
+    );
     assert_eq!(bound.json()["threads_per_rank"], 2);
     // Unbound, each rank sees every core of this 2-core machine: nothing to say.
     let free = run_with("none");
