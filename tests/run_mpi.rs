@@ -579,24 +579,27 @@ fn a_command_killed_together_with_its_rank_is_interrupted_not_failed() {
     // commands. Alone, a command killed by SIGTERM is a failure (`signal`); killed with its
     // rank (by the signal, or exiting 128 + it as shells do) it was interrupted.
     let dir = Scratch::new("runkilledwith");
-    let cases = [
-        ("kill -TERM $$", 1, "signal", Some(15)),
+    // The exit codes each case may end with: an interrupted task makes the run resumable (75);
+    // a failed one with nothing left undone is a failure (1), and whether the second task
+    // started before rank 0 saw the signal is a race the test leaves open.
+    let cases: [(&str, &[i32], &str, Option<i64>); 4] = [
+        ("kill -TERM $$", &[1], "signal", Some(15)),
         (
             "kill -TERM $PPID; kill -TERM $$",
-            75,
+            &[75],
             "interrupted",
             Some(15),
         ),
         (
             "kill -USR1 $PPID; sleep 0.05; exit 138",
-            75,
+            &[75],
             "interrupted",
             None,
         ),
-        ("kill -INT $PPID; exit 3", 75, "exit", None),
+        ("kill -INT $PPID; exit 3", &[1, 75], "exit", None),
     ];
-    for (np, (command, code, kind, signal)) in [0, 1, 0, 1].into_iter().zip(cases) {
-        let journal_path = dir.path(&format!("j-{code}-{kind}-{np}"));
+    for (np, (command, codes, kind, signal)) in [0, 1, 0, 1].into_iter().zip(cases) {
+        let journal_path = dir.path(&format!("j-{kind}-{np}-{}", codes[0]));
         std::fs::write(dir.path("t.txt"), format!("{command}\nsleep 0.2\n")).unwrap();
         let run = farm(
             np,
@@ -612,7 +615,12 @@ fn a_command_killed_together_with_its_rank_is_interrupted_not_failed() {
                 "--quiet",
             ],
         );
-        run.assert_code(code);
+        assert!(
+            run.code.is_some_and(|c| codes.contains(&c)),
+            "{command}: exit {:?}, expected one of {codes:?}\n{}",
+            run.code,
+            run.stderr
+        );
         let records = journal(&journal_path);
         let first = events(&records, "finished")
             .into_iter()
@@ -620,7 +628,7 @@ fn a_command_killed_together_with_its_rank_is_interrupted_not_failed() {
             .unwrap_or_else(|| panic!("{command}: no end of task 1: {records:?}"))
             .clone();
         assert_eq!(first["kind"], kind, "{command}: {first}");
-        assert_eq!(first["signal"].as_i64(), signal.map(i64::from), "{command}");
+        assert_eq!(first["signal"].as_i64(), signal, "{command}");
     }
     dir.done();
 }
