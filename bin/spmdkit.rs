@@ -28,17 +28,16 @@ fn main() -> ExitCode {
         comm.watch_for_hangs(timeout);
         let root = comm.rank() == 0;
         let under_launcher = comm.backend() == "mpi";
-        // Every rank's cores, before any worker thread starts (see collective::placement).
+        // Every rank's cores, before any worker thread starts (see collective::placement); the
+        // farm's slots follow the placed default.
         let requested = match &cli.command {
-            Command::Sleep(a) => requested_threads(a.run.threads.as_deref()),
-            Command::Matrix(a) => requested_threads(a.run.threads.as_deref()),
-            Command::Info(a) => requested_threads(a.threads.as_deref()),
-            Command::Run(_) | Command::Timeline(_) => None,
-        };
-        let placement = match &cli.command {
+            Command::Sleep(a) => Some(requested_threads(a.run.threads.as_deref())),
+            Command::Matrix(a) => Some(requested_threads(a.run.threads.as_deref())),
+            Command::Info(a) => Some(requested_threads(a.threads.as_deref())),
+            Command::Run(_) => Some(None),
             Command::Timeline(_) => None,
-            _ => Some(placement::place(comm, requested)),
         };
+        let placement = requested.map(|threads| placement::place(comm, threads));
         match cli.command {
             Command::Sleep(args) => {
                 let config = agree(

@@ -117,19 +117,9 @@ impl Drop for TestHosts {
     }
 }
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
-
 #[test]
 fn info_sleep_and_matrix_across_three_hosts() {
-    if !is_root() {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI must run the multi-host test as root"
-        );
-        eprintln!("SKIPPED: the multi-host test needs root for network namespaces");
+    if !common::runs_as_root("multi-host test", "for network namespaces") {
         return;
     }
     let hosts = TestHosts::up(HOSTS);

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{run_bounded, run_mpi, Run, Scratch, HANG_LIMIT};
+use common::{read_journal as journal, run_bounded, run_mpi, Run, Scratch, HANG_LIMIT};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::os::unix::process::CommandExt;
@@ -22,15 +22,6 @@ fn farm(np: usize, dir: &Path, args: &[&str]) -> Run {
     let mut cmd = common::mpirun_command(common::binary(), np, &[&["run"], args].concat(), &[]);
     cmd.current_dir(dir);
     run_mpi(cmd)
-}
-
-fn journal(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
 }
 
 fn events<'a>(records: &'a [Value], event: &str) -> Vec<&'a Value> {

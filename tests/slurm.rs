@@ -5,17 +5,12 @@
 mod cluster;
 mod common;
 
-use cluster::{assert_ended, is_root, read, Cluster};
+use cluster::{assert_ended, read, Cluster};
 use common::{alone, Scratch};
 
 #[test]
 fn batch_scripts_run_on_a_real_slurm_cluster() {
-    if !is_root() {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI must run the Slurm test as root"
-        );
-        eprintln!("SKIPPED: the Slurm test needs root to start munge and the Slurm daemons");
+    if !common::runs_as_root("Slurm test", "to start munge and the Slurm daemons") {
         return;
     }
     let state = Scratch::new("slurm-state");

@@ -9,8 +9,8 @@
 mod cluster;
 mod common;
 
-use cluster::{assert_ended, ended, is_root, read, Cluster};
-use common::{alone, run_bounded, Scratch, HANG_LIMIT};
+use cluster::{assert_ended, ended, read, Cluster};
+use common::{alone, read_journal as journal, run_bounded, Scratch, HANG_LIMIT};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -22,15 +22,6 @@ const NODES: [&str; 3] = ["spmdk-c1", "spmdk-c2", "spmdk-c3"];
 const ACROSS: [&str; 3] = ["--nodes=3", "--ntasks-per-node=1", "--cpus-per-task=1"];
 /// Far above what any of these jobs takes, only there to turn a hang into a failure.
 const JOB_LIMIT: Duration = Duration::from_secs(180);
-
-/// The records of a journal, in order.
-fn journal(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a journal line"))
-        .collect()
-}
 
 /// The journal split at its `run` records: one part per start of the farm.
 fn runs(entries: &[Value]) -> Vec<Vec<Value>> {
@@ -103,12 +94,7 @@ fn programs_on(cluster: &Cluster, node: &str) -> Vec<String> {
 
 #[test]
 fn batch_scripts_run_across_three_nodes() {
-    if !is_root() {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI must run the multi-node Slurm test as root"
-        );
-        eprintln!("SKIPPED: the multi-node Slurm test needs root for namespaces and daemons");
+    if !common::runs_as_root("multi-node Slurm test", "for namespaces and daemons") {
         return;
     }
     let state = Scratch::new("slurm-nodes-state");

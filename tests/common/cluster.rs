@@ -14,11 +14,6 @@ pub fn repo(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
-pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
-
 /// A job's fields from `scontrol show job -o` (JobState, ExitCode, RestartCnt, ...).
 pub type Job = HashMap<String, String>;
 

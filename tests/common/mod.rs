@@ -60,9 +60,34 @@ pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_spmdkit")
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
+}
+
+/// Whether a test that needs root (namespaces, daemons) can run: as root, yes; otherwise it
+/// fails under CI (a test that cannot run there must not pass silently) and is skipped by hand,
+/// saying `why` it needs root.
+pub fn runs_as_root(test: &str, why: &str) -> bool {
+    if is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").is_err(),
+        "CI must run the {test} as root"
+    );
+    eprintln!("SKIPPED: the {test} needs root {why}");
+    false
+}
+
+/// The records of a `spmdkit run` journal, in order (blank lines ignored).
+pub fn read_journal(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
 }
 
 /// A session directory base of its own for one `mpirun`, removed when dropped. Open MPI's
