@@ -11,7 +11,7 @@
 #   testcluster-nodes.sh down [DIR]       stop everything by PID (what runs in the cluster's
 #                                         namespaces), delete the namespaces; safe to run twice,
 #                                         also without DIR or after a crash
-#   testcluster-nodes.sh kill-node NODE   SIGKILL every process of NODE (a power cut)
+#   testcluster-nodes.sh kill-node NODE   unplug NODE, then SIGKILL all its processes (a power cut)
 #   testcluster-nodes.sh start-node DIR NODE
 #                                         start NODE's slurmd again, on a clean spool (a reboot)
 #   testcluster-nodes.sh run DIR NODE CMD...
@@ -61,6 +61,9 @@ node_pids() { ip netns pids "$1" 2>/dev/null || true; }
 
 kill_node() {
     local ns=$1 pids
+    # The cable first: a machine that loses power sends nothing, so no peer may see its sockets
+    # closed (a killed process's FIN or RST would end MPI jobs at once, before Slurm notices).
+    ip -n $BRIDGE_NS link set "p-$ns" down 2>/dev/null || true
     pids=$(node_pids "$ns")
     [ -n "$pids" ] || return 0
     # shellcheck disable=SC2086
@@ -214,6 +217,7 @@ start_node() {
     dir=$(cd "$dir" && pwd)
     export SLURM_CONF=$dir/slurm.conf
     kill_node "$ns"
+    ip -n $BRIDGE_NS link set "p-$ns" up
     start_slurmd "$dir" "$ns"
 }
 
