@@ -37,6 +37,7 @@ mkdir -p "$prefix"
 prefix=$(cd "$prefix" && pwd)
 
 if [ -z "$from" ]; then
+    source scripts/static-hdf5.sh
     cargo build --release --locked --bins
     from=target/release
 fi

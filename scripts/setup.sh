@@ -52,3 +52,4 @@ mpi_environment() {
 install_missing_packages "${SPMDKIT_PACKAGES[@]}"
 ensure_cargo
 mpi_environment
+source scripts/static-hdf5.sh

@@ -21,9 +21,22 @@ step "cargo fmt --check";                  cargo fmt --check
 step "cargo clippy -D warnings";           cargo clippy --all-targets -- -D warnings
 step "cargo doc (warnings are errors)";    RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
 step "spmdkit built against MPICH (target-mpich/)"
-MPICC=mpicc.mpich HDF5_DIR=/usr/lib/x86_64-linux-gnu/hdf5/serial CARGO_TARGET_DIR=target-mpich \
+MPICC=mpicc.mpich HDF5_DIR=${HDF5_DIR:-/usr/lib/x86_64-linux-gnu/hdf5/serial} CARGO_TARGET_DIR=target-mpich \
     cargo build --release --bins
 export SPMDKIT_MPICH_BIN=$PWD/target-mpich/release/spmdkit
+step "HDF5 linked statically (scripts/static-hdf5.sh): no shared HDF5 loaded at start"
+cargo build --release --bins
+if [ "${HDF5_DIR:-}" = "$PWD/target/hdf5-static" ]; then
+    for bin in target/release/spmdkit target/release/spmdkit-bench "$SPMDKIT_MPICH_BIN"; do
+        loaded=$(ldd "$bin" | grep -E 'libhdf5|libcurl|libgnutls|libkrb5' || true)
+        if [ -n "$loaded" ]; then echo "$bin loads: $loaded"; exit 1; fi
+        echo "$bin: $(ldd "$bin" | wc -l) shared objects, none of HDF5's"
+    done
+elif [ "${CI:-}" = true ]; then
+    echo "HDF5_DIR=${HDF5_DIR:-} is not the static HDF5 of scripts/static-hdf5.sh"; exit 1
+else
+    echo "skipped: HDF5 is linked as found (HDF5_DIR=${HDF5_DIR:-unset})"
+fi
 step "cargo test (unit tests; mpirun, MPICH, multi-host and Slurm tests)"
 cargo test --release
 step "products with the system BLAS (--features blas)"
