@@ -1,6 +1,7 @@
 //! Local kernels of spmdkit, no MPI: matrix products (GFLOP/s), standard-normal generation
-//! (values/s), the copy of an 8 MB partial sum and the element-wise add of the reductions (GB/s),
-//! at 1 thread and at all cores.
+//! (values/s; into a warm buffer, and a pair into fresh memory as a job draws it), the copy of an
+//! 8 MB partial sum and the element-wise add of the reductions (GB/s), at 1 thread and at all
+//! cores.
 //!
 //! Run: `cargo bench --bench kernels` (add `-- --quick` for fewer sizes). Each figure is the median
 //! of several repetitions after a warm-up; every product is checked against a second one computed
@@ -9,6 +10,10 @@
 use ndarray::Array2;
 use spmdkit::kernels;
 use std::time::Instant;
+
+// As in the binaries: large buffers on huge pages, fresh ones zero-filled by the kernel.
+#[global_allocator]
+static ALLOCATOR: kernels::LargePages = kernels::LargePages;
 
 fn pool(threads: usize) -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new()
@@ -84,6 +89,25 @@ fn main() {
         println!(
             "normal,{values},{t},{secs:.6},{:.1},Mvalues/s",
             values as f64 / secs / 1e6
+        );
+    }
+    // As a job draws its matrices: a pair of 1000 x 1000 into memory fresh from the kernel,
+    // which maps and zeroes each page on first touch (the rows above reuse a warm buffer).
+    let n = 1000;
+    for &t in &threads {
+        let secs = pool(t).install(|| {
+            median_of(5, || {
+                for index in 0..2 {
+                    let mut m = Array2::zeros((n, n));
+                    kernels::generate_into(7, index, &mut m);
+                    std::hint::black_box(&m);
+                }
+            })
+        });
+        println!(
+            "normal-fresh,{},{t},{secs:.6},{:.1},Mvalues/s",
+            2 * n * n,
+            2.0 * (n * n) as f64 / secs / 1e6
         );
     }
     // The partial sum one rank sends another in the classic job: 1000 x 1000 values, 8 MB.

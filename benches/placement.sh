@@ -4,7 +4,10 @@
 # Prints, per variant, the medians of the total in program and of each phase (generation in
 # Mvalues/s, products in GFLOP/s, the reduction in ms), and the ratios the placement work is
 # judged by: default launch / best explicit placement at np 2, and products of
-# `mpirun -np 1 ... --threads 2` / the kernel's 2-thread GEMM rate.
+# `mpirun -np 1 ... --threads 2` / the kernel's 2-thread GEMM rate. Each phase is compared with
+# the kernels at the job's number of workers (ranks x threads): generation per rank with the
+# normal kernel's rate (warm buffer) at that many threads divided by the ranks. The kernels'
+# rate for a pair drawn into fresh memory, as a job draws its first, is printed with them.
 # Usage: benches/placement.sh [RUNS] [BEFORE]   (build first: cargo build --release)
 #   BEFORE: an older spmdkit build, also run (its rows marked "before:") in the same rounds
 set -euo pipefail
@@ -66,15 +69,17 @@ rates = {}
 for out in rows.pop("kernels"):
     for line in out.split(";"):
         f = line.strip().split(",")
-        if len(f) == 6 and f[0] in ("gemm", "normal", "add", "copy"):
+        if len(f) == 6 and f[0] in ("gemm", "normal", "normal-fresh", "add", "copy"):
             rates.setdefault((f[0], int(f[1]), int(f[2])), []).append(float(f[4]))
 k = {key: med(v) for key, v in rates.items()}
 gemm = {t: k[("gemm", 1000, t)] for t in (1, 2) if ("gemm", 1000, t) in k}
 normal = {t: v for (name, _, t), v in k.items() if name == "normal"}
+fresh = {t: v for (name, _, t), v in k.items() if name == "normal-fresh"}
 copy = [v for (name, _, _), v in k.items() if name == "copy"]
 print(f"# benches/placement.sh {sys.argv[2]}: classic matrix (4 x 1000^2), medians of {sys.argv[2]} alternating runs")
 print(f"# kernels: GEMM n=1000 {gemm.get(1, 0):.1f} GFLOP/s on 1 thread, {gemm.get(2, 0):.1f} on 2; "
-      f"normals {normal.get(1, 0):.1f} / {normal.get(2, 0):.1f} Mvalues/s; 8 MB copy {copy[0] if copy else 0:.1f} GB/s")
+      f"normals {normal.get(1, 0):.1f} / {normal.get(2, 0):.1f} Mvalues/s (a pair into fresh memory "
+      f"{fresh.get(1, 0):.1f} / {fresh.get(2, 0):.1f}); 8 MB copy {copy[0] if copy else 0:.1f} GB/s")
 print()
 print("| launch | total in program s | generation Mvalues/s per rank (x kernel) | products GFLOP/s (x kernel, same workers) | reduction ms |")
 print("|---|---|---|---|---|")
@@ -95,7 +100,8 @@ for label, outs in sorted(rows.items(), key=lambda kv: place(kv[0])):
     red = med(x["timings_s"]["reduce"] for x in d) * 1e3
     workers = ranks * threads
     kg = gemm.get(min(workers, 2), 0)
-    kn = normal.get(min(threads, 2), 0)
+    # The kernels at the job's number of workers, per rank (both ranks of np 2 draw at once).
+    kn = normal.get(min(workers, 2), 0) / ranks
     totals[label], products[label] = total, gf
     print(f"| `{label}` ({ranks} x {threads}) | {total:.4f} | {gen_rate:.1f} ({gen_rate / kn if kn else 0:.2f}) "
           f"| {gf:.1f} ({gf / kg if kg else 0:.2f}) | {red:.1f} |")
