@@ -663,4 +663,16 @@ mod tests {
         assert_eq!(affinity(), before);
         assert_eq!(crate::comm::placed_threads(), None);
     }
+
+    #[test]
+    fn an_affinity_the_kernel_refuses_is_an_error_and_changes_nothing() {
+        let before = affinity();
+        // No CPU at all, and only a CPU this machine does not have: the kernel says EINVAL
+        // for the first thread, and set_affinity stops there.
+        for cpus in [vec![], vec![libc::CPU_SETSIZE as usize - 1]] {
+            let e = set_affinity(&cpus).expect_err("an affinity without an online CPU");
+            assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{cpus:?}: {e}");
+            assert_eq!(affinity(), before);
+        }
+    }
 }
