@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{read_journal as journal, run_bounded, run_mpi, Run, Scratch, HANG_LIMIT};
+use common::{
+    read_journal as journal, run_bounded, run_mpi, tasks_file, wait_until, Run, Scratch, HANG_LIMIT,
+};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::os::unix::process::CommandExt;
@@ -430,10 +432,12 @@ fn timeouts_retries_signals_double_forks_and_megabytes_are_recorded() {
 #[test]
 fn sigusr1_stops_the_run_resumably_and_the_resume_completes_it() {
     let dir = Scratch::new("runusr1");
-    let tasks: String = (0..16)
-        .map(|_| "sleep 0.5; echo $SPMDKIT_TASK_ID >> ids.txt\n")
-        .collect();
-    std::fs::write(dir.path("t.txt"), tasks).unwrap();
+    tasks_file(
+        &dir.0,
+        "t.txt",
+        16,
+        "sleep 0.5; echo $SPMDKIT_TASK_ID >> ids.txt",
+    );
     let mut child = start_killable(
         &dir.0,
         &[
@@ -498,10 +502,12 @@ fn sigusr1_stops_the_run_resumably_and_the_resume_completes_it() {
 #[test]
 fn a_stop_file_drains_the_run_at_three_ranks_and_the_resume_completes_it() {
     let dir = Scratch::new("runstopfile");
-    let tasks: String = (0..24)
-        .map(|_| "sleep 0.4; echo $SPMDKIT_TASK_ID >> ids.txt\n")
-        .collect();
-    std::fs::write(dir.path("t.txt"), tasks).unwrap();
+    tasks_file(
+        &dir.0,
+        "t.txt",
+        24,
+        "sleep 0.4; echo $SPMDKIT_TASK_ID >> ids.txt",
+    );
     let args = [
         "--tasks-file",
         "t.txt",
@@ -520,11 +526,9 @@ fn a_stop_file_drains_the_run_at_three_ranks_and_the_resume_completes_it() {
     session.apply(&mut cmd);
     let started = common::Started::new(cmd);
     // Once some task has ended, ask for the stop the way a batch script does.
-    let until = Instant::now() + HANG_LIMIT;
-    while !std::fs::read_to_string(dir.path("ids.txt")).is_ok_and(|t| !t.is_empty()) {
-        assert!(Instant::now() < until, "no task ended");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(HANG_LIMIT, "a task ended", || {
+        std::fs::read_to_string(dir.path("ids.txt")).is_ok_and(|t| !t.is_empty())
+    });
     std::fs::write(dir.path("stop"), "").unwrap();
     let run = started.finish(HANG_LIMIT);
     run.assert_code(75);
@@ -885,14 +889,6 @@ fn processes_with_args(args: &str) -> usize {
         .lines()
         .filter(|l| l.trim() == args)
         .count()
-}
-
-fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(started.elapsed() < limit, "{what} within {limit:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]

@@ -10,7 +10,9 @@ mod cluster;
 mod common;
 
 use cluster::{assert_ended, ended, read, Cluster};
-use common::{alone, read_journal as journal, run_bounded, Scratch, HANG_LIMIT};
+use common::{
+    alone, read_journal as journal, run_bounded, tasks_file, wait_until, Scratch, HANG_LIMIT,
+};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -73,11 +75,6 @@ fn last_report(dir: &Path, name: String) -> Value {
         .find(|l| l.starts_with('{'))
         .unwrap_or_else(|| panic!("no JSON report in:\n{out}"));
     serde_json::from_str(line).expect("a JSON report")
-}
-
-fn tasks_file(dir: &Path, name: &str, n: usize, command: &str) {
-    let text: String = (0..n).map(|_| format!("{command}\n")).collect();
-    std::fs::write(dir.join(name), text).unwrap();
 }
 
 /// The programs running on `node` (by name), as the cluster script lists its PIDs.
@@ -269,15 +266,11 @@ fn batch_scripts_run_across_three_nodes() {
     };
     // Waits until the journal has some ok record (the farm is running on every node).
     let wait_first_ok = |journal: &Path| {
-        let deadline = Instant::now() + HANG_LIMIT;
-        loop {
-            let text = std::fs::read_to_string(journal).unwrap_or_default();
-            if text.contains("\"kind\":\"ok\"") {
-                return;
-            }
-            assert!(Instant::now() < deadline, "no task ended in {journal:?}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_until(
+            HANG_LIMIT,
+            &format!("a task ended ok in {journal:?}"),
+            || std::fs::read_to_string(journal).is_ok_and(|t| t.contains("\"kind\":\"ok\"")),
+        )
     };
     let warned = submit_farm("warned.txt", &warned_journal, &["--job-name=warned"]);
     // The second interruption, from outside: `scontrol requeue` (Slurm signals every process of
@@ -386,19 +379,10 @@ fn batch_scripts_run_across_three_nodes() {
         ],
     );
     // Every job has its rank on the node to lose before it goes.
-    let deadline = Instant::now() + HANG_LIMIT;
-    while programs_on(&cluster, "spmdk-c2")
-        .iter()
-        .filter(|p| *p == "spmdkit")
-        .count()
-        < 3
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the three jobs did not all start"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until(HANG_LIMIT, "the three jobs' ranks on spmdk-c2", || {
+        let on = programs_on(&cluster, "spmdk-c2");
+        on.iter().filter(|p| *p == "spmdkit").count() >= 3
+    });
     wait_first_ok(&lost_journal);
     let cut = Instant::now();
     cluster.script(&["kill-node", "spmdk-c2"]);

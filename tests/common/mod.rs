@@ -90,6 +90,21 @@ pub fn read_journal(path: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// Waits until `done` holds, looking every 50 ms; fails the test, naming `what`, after `limit`.
+pub fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "{what} within {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Writes a tasks file `name` in `dir`: `command` on each of `n` lines.
+pub fn tasks_file(dir: &Path, name: &str, n: usize, command: &str) {
+    let text: String = (0..n).map(|_| format!("{command}\n")).collect();
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
 /// A session directory base of its own for one `mpirun`, removed when dropped. Open MPI's
 /// launchers share `/tmp/ompi.<host>.<uid>` otherwise, and two of them starting while a third
 /// removes it can fail with "mkdir ... File exists".
