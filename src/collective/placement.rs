@@ -604,37 +604,48 @@ mod tests {
                     .map(|(_, v)| v.to_string())
             }
         }
-        let ompi = [("OMPI_COMM_WORLD_SIZE", "2")];
-        assert_eq!(Binder::from_env(env(&ompi), true), Binder::OpenMpiDefault);
-        assert_eq!(Binder::from_env(env(&ompi), false), Binder::Alone);
-        let bound = [
-            ("OMPI_COMM_WORLD_SIZE", "2"),
-            ("OMPI_MCA_hwloc_base_binding_policy", "none"),
+        type Vars = &'static [(&'static str, &'static str)];
+        let chosen = |w: &str| Binder::Chosen(w.into());
+        let cases: [(Vars, bool, Binder); 6] = [
+            (
+                &[("OMPI_COMM_WORLD_SIZE", "2")],
+                true,
+                Binder::OpenMpiDefault,
+            ),
+            (&[("OMPI_COMM_WORLD_SIZE", "2")], false, Binder::Alone),
+            (
+                &[
+                    ("OMPI_COMM_WORLD_SIZE", "2"),
+                    ("OMPI_MCA_hwloc_base_binding_policy", "none"),
+                ],
+                true,
+                chosen("--bind-to none"),
+            ),
+            (
+                &[
+                    ("OMPI_COMM_WORLD_SIZE", "2"),
+                    ("OMPI_MCA_rmaps_base_mapping_policy", "slot:PE=2"),
+                ],
+                true,
+                chosen("--map-by slot:PE=2"),
+            ),
+            (
+                &[
+                    ("OMPI_COMM_WORLD_SIZE", "2"),
+                    ("OMPI_MCA_rmaps_base_mapping_policy", "node"),
+                ],
+                true,
+                Binder::OpenMpiDefault,
+            ),
+            (
+                &[("SLURM_STEP_ID", "0"), ("SLURM_PROCID", "1")],
+                true,
+                chosen("Slurm srun (spmdkit changes only Open MPI's default)"),
+            ),
         ];
-        assert_eq!(
-            Binder::from_env(env(&bound), true),
-            Binder::Chosen("--bind-to none".into())
-        );
-        let pe = [
-            ("OMPI_COMM_WORLD_SIZE", "2"),
-            ("OMPI_MCA_rmaps_base_mapping_policy", "slot:PE=2"),
-        ];
-        assert_eq!(
-            Binder::from_env(env(&pe), true),
-            Binder::Chosen("--map-by slot:PE=2".into())
-        );
-        let by_node = [
-            ("OMPI_COMM_WORLD_SIZE", "2"),
-            ("OMPI_MCA_rmaps_base_mapping_policy", "node"),
-        ];
-        assert_eq!(
-            Binder::from_env(env(&by_node), true),
-            Binder::OpenMpiDefault
-        );
-        let srun = [("SLURM_STEP_ID", "0"), ("SLURM_PROCID", "1")];
-        assert!(
-            matches!(Binder::from_env(env(&srun), true), Binder::Chosen(w) if w.contains("srun"))
-        );
+        for (pairs, launched, binder) in cases {
+            assert_eq!(Binder::from_env(env(pairs), launched), binder, "{pairs:?}");
+        }
     }
 
     #[test]

@@ -322,9 +322,7 @@ impl<'p, D: Dimension, O: Op> Leaves<'p, D, O> {
             let other = self.nodes.remove(&sibling).expect("the sibling is held");
             // left ⊕ right has the same bits as right ⊕ left: the operations commute.
             combine::<O>(self.pool, &mut data, &other.data);
-            if self.spare.len() < 2 {
-                self.spare.push(other.data);
-            }
+            self.recycle(other.data);
             start = start.min(sibling);
             level += 1;
         }

@@ -177,6 +177,11 @@ pub struct RunReport {
 /// How often rank 0 looks for the `--stop-file`.
 pub const STOP_FILE_INTERVAL: Duration = Duration::from_millis(250);
 
+/// Whether the `--stop-file` is there (anything under that name, even a dangling link).
+fn stop_file_present(file: &std::path::Path) -> bool {
+    std::fs::symlink_metadata(file).is_ok()
+}
+
 /// The signals that stop a run (noted on every rank, acted on by rank 0).
 const STOP_SIGNALS: [i32; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGUSR1];
 
@@ -237,7 +242,7 @@ struct Plan {
 
 fn plan(params: &RunParams) -> Result<Plan, Error> {
     if let Some(file) = &params.stop_file {
-        if std::fs::symlink_metadata(file).is_ok() {
+        if stop_file_present(file) {
             return Err(Error::bad_input(format!(
                 "--stop-file '{}' exists already: remove it first (it asks the run to stop)",
                 file.display()
@@ -407,7 +412,7 @@ impl Root<'_> {
             let mut last = self.stop_checked.lock().unwrap_or_else(|e| e.into_inner());
             if last.is_none_or(|at| at.elapsed() >= STOP_FILE_INTERVAL) {
                 *last = Some(Instant::now());
-                if std::fs::symlink_metadata(file).is_ok() {
+                if stop_file_present(file) {
                     return Some(format!("'{}' appeared (--stop-file)", file.display()));
                 }
             }
