@@ -7,6 +7,8 @@ mod common;
 
 use common::{run_mpi, Run};
 use serde_json::Value;
+use spmdkit::collective::placement::parse_cpu_list;
+use spmdkit::comm::cores_here;
 use std::process::Command;
 
 /// `mpirun <launch...> -np <np> spmdkit info --json <args...>`, nothing else on the line.
@@ -22,21 +24,12 @@ fn info(launch: &[&str], np: usize, args: &[&str]) -> Run {
 
 fn cores_of(r: &Value) -> Vec<usize> {
     let text = r["cores"].as_str().unwrap();
-    text.split(',')
-        .flat_map(|part| match part.split_once('-') {
-            Some((a, b)) => (a.parse().unwrap()..=b.parse().unwrap()).collect::<Vec<usize>>(),
-            None => vec![part.parse().unwrap()],
-        })
-        .collect()
+    parse_cpu_list(text).unwrap_or_else(|| panic!("not a CPU list: {text}"))
 }
 
 fn ranks(run: &Run) -> Vec<Value> {
     run.assert_code(0);
     run.json()["per_rank"].as_array().unwrap().clone()
-}
-
-fn cores_here() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 #[test]
@@ -76,25 +69,31 @@ fn the_default_binding_is_widened_to_the_threads_when_there_is_room() {
 #[test]
 fn no_room_keeps_the_binding_and_says_why() {
     let n = cores_here();
-    // More ranks x threads than cores: nothing is widened.
-    let np = n.max(2);
-    let run = info(&["--oversubscribe"], np, &["--threads", "2"]);
-    let r = ranks(&run);
-    for x in &r {
-        let how = x["placement"].as_str().unwrap();
-        assert!(
-            how.starts_with("kept:") && how.contains(&format!("= {} > the {n} core(s)", 2 * np)),
-            "{x}"
+    // More ranks x threads than cores, at n ranks and at n + 1 (a rank count that is not a
+    // power of two here): nothing is widened, and each rank says why. Rank 0 notes, once, the
+    // ranks whose threads outnumber their own cores: under Open MPI's default binding (one
+    // core each up to 2 ranks, oversubscribed ranks unbound) that depends on the rank count.
+    for np in [n, n + 1] {
+        let run = info(&["--oversubscribe"], np, &["--threads", "2"]);
+        let r = ranks(&run);
+        for x in &r {
+            let how = x["placement"].as_str().unwrap();
+            assert!(
+                how.starts_with("kept:")
+                    && how.contains(&format!("= {} > the {n} core(s)", 2 * np)),
+                "np {np}: {x}"
+            );
+        }
+        let short = r.iter().any(|x| cores_of(x).len() < 2);
+        assert_eq!(
+            run.stderr
+                .matches("threads will take turns on cores")
+                .count(),
+            usize::from(short),
+            "np {np}: a note from rank 0 exactly when a rank has fewer cores than threads: {}",
+            run.stderr
         );
     }
-    assert_eq!(
-        run.stderr
-            .matches("threads will take turns on cores")
-            .count(),
-        1,
-        "one note, from rank 0: {}",
-        run.stderr
-    );
 }
 
 #[test]

@@ -594,16 +594,7 @@ mod tests {
 
     #[test]
     fn the_binder_is_read_from_open_mpi_s_variables() {
-        fn env<'a>(
-            pairs: &'a [(&'static str, &'static str)],
-        ) -> impl Fn(&str) -> Option<String> + 'a {
-            move |k: &str| {
-                pairs
-                    .iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| v.to_string())
-            }
-        }
+        use crate::comm::launch::env;
         type Vars = &'static [(&'static str, &'static str)];
         let chosen = |w: &str| Binder::Chosen(w.into());
         let cases: [(Vars, bool, Binder); 6] = [
