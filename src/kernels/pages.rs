@@ -11,7 +11,8 @@
 //! huge pages, and advised so (`madvise(MADV_HUGEPAGE)`). The kernel hands it out zero-filled: a
 //! zeroed allocation is not written by the allocator (the system allocator would write every
 //! byte of an aligned one), so each page is first touched by the program, where it is used.
-//! Freeing unmaps it; growing it moves its pages (`mremap`), not its bytes. Where transparent
+//! Freeing unmaps it; growing it moves its pages (`mremap`), not its bytes (a block aligned to
+//! more than a page is copied into a new one instead). Where transparent
 //! huge pages are off, only the advice is lost.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -21,6 +22,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 const FROM_BYTES: usize = 4 << 20;
 /// The huge page size blocks are aligned to (x86-64 and most aarch64 kernels).
 const HUGE: usize = 2 << 20;
+/// The smallest page size of the platforms spmdkit runs on: mremap keeps at least this alignment.
+const PAGE: usize = 4096;
 
 /// `#[global_allocator] static A: spmdkit::kernels::LargePages = spmdkit::kernels::LargePages;`
 /// in a program (the `spmdkit` binaries use it). Set `SPMDKIT_HUGE_PAGES=0` in the environment
@@ -138,32 +141,20 @@ unsafe impl GlobalAlloc for LargePages {
             // SAFETY: a block of the system allocator's with this layout, as the caller's.
             (None, None) => unsafe { System.realloc(ptr, layout, new_size) },
             (Some(old), Some(new)) if old == new => ptr,
-            (Some(old), Some(new)) => {
+            // mremap keeps a block page aligned, which is all most callers ask for.
+            (Some(old), Some(new)) if layout.align() <= PAGE => {
                 // SAFETY: ptr is a mapping of old bytes of ours; the kernel moves its pages (and
-                // maps zeros past them when it grows), keeping it page aligned.
+                // maps zeros past them when it grows).
                 let q = unsafe { libc::mremap(ptr.cast(), old, new, libc::MREMAP_MAYMOVE) };
                 if q == libc::MAP_FAILED {
                     return std::ptr::null_mut();
                 }
-                let q = q.cast::<u8>();
-                if (q as usize).is_multiple_of(layout.align()) {
-                    advise(q, new);
-                    return q;
-                }
-                // Moved to a page that is not aligned enough for the caller (who asked for more
-                // than a page): into a fresh mapping, then.
-                let r = map(new);
-                // SAFETY: both are mappings of new bytes of ours, distinct; q is unmapped once.
-                unsafe {
-                    if !r.is_null() {
-                        std::ptr::copy_nonoverlapping(q, r, layout.size().min(new_size));
-                    }
-                    libc::munmap(q.cast(), new);
-                }
-                r
+                advise(q.cast(), new);
+                q.cast()
             }
             _ => {
-                // Across the threshold: a new block, the bytes both hold copied, the old freed.
+                // Across the threshold, or a larger alignment than a page: a new block, the bytes
+                // both hold copied, the old freed.
                 // SAFETY: new_layout is non-zero (realloc's contract); the blocks do not overlap
                 // and the copy stays within both; the old block is freed once, with its layout.
                 unsafe {
@@ -223,7 +214,7 @@ mod tests {
             3 * FROM_BYTES,
         ];
         walk(8, &[&sizes[..], &[100]].concat());
-        // A caller's alignment above a page is kept when the mapping moves.
+        // A caller's alignment above a page is kept when the block grows (a copy, not mremap).
         walk(1 << 20, &[FROM_BYTES, 4 * FROM_BYTES, 16 * FROM_BYTES, 64]);
     }
 
