@@ -52,49 +52,61 @@ fn warned_run(dir: &Scratch, env: &[(&str, &str)], ready: &str) -> (Run, String)
     (run, std::fs::read_to_string(&log).unwrap_or_default())
 }
 
+/// One warned run: its tasks' command, extra variables, what the journal shows when the
+/// warning comes, and what the script must do.
+struct Case {
+    command: &'static str,
+    env: &'static [(&'static str, &'static str)],
+    ready: &'static str,
+    code: i32,
+    scontrol: &'static str,
+    says: &'static str,
+}
+
 #[test]
 fn after_a_drain_the_script_requeues_only_when_it_should() {
     let dir = Scratch::new("runsbatch");
-    tasks_file(&dir.0, "t.txt", 20, "sleep 0.3");
-    // A run that finished tasks: requeued (the stand-in's requeue succeeds: the script ends 0).
-    let (run, scontrol) = warned_run(&dir, &[], "\"kind\":\"ok\"");
-    run.assert_code(0);
-    assert_eq!(scontrol, "requeue 4242\n");
-    assert!(
-        run.stderr
-            .contains("interrupted by the time-limit warning; requeueing job 4242 (restart 1)"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        !dir.path("j.journal.stop").exists(),
-        "the stop file is removed"
-    );
-    // The restarts used up: not requeued, the farm's 75 is the job's.
-    let (run, scontrol) = warned_run(
-        &dir,
-        &[("MAX_RESTARTS", "2"), ("SLURM_RESTART_COUNT", "2")],
-        "\"kind\":\"ok\"",
-    );
-    run.assert_code(75);
-    assert_eq!(scontrol, "");
-    assert!(
-        run.stderr
-            .contains("not requeued: restart 2 of 2 (MAX_RESTARTS)"),
-        "{}",
-        run.stderr
-    );
-    // Warned while the first commands still run: nothing ended ok, a restart would not get
-    // further, so no requeue.
-    tasks_file(&dir.0, "t.txt", 4, "sleep 30");
-    let (run, scontrol) = warned_run(&dir, &[], "\"event\":\"started\"");
-    run.assert_code(75);
-    assert_eq!(scontrol, "");
-    assert!(
-        run.stderr
-            .contains("interrupted before any task ended ok; not requeued"),
-        "{}",
-        run.stderr
-    );
+    let ok = "\"kind\":\"ok\"";
+    let cases = [
+        // A run that finished tasks: requeued (the stand-in's requeue succeeds: exit 0).
+        Case {
+            command: "sleep 0.3",
+            env: &[],
+            ready: ok,
+            code: 0,
+            scontrol: "requeue 4242\n",
+            says: "interrupted by the time-limit warning; requeueing job 4242 (restart 1)",
+        },
+        // The restarts used up: not requeued, the farm's 75 is the job's.
+        Case {
+            command: "sleep 0.3",
+            env: &[("MAX_RESTARTS", "2"), ("SLURM_RESTART_COUNT", "2")],
+            ready: ok,
+            code: 75,
+            scontrol: "",
+            says: "not requeued: restart 2 of 2 (MAX_RESTARTS)",
+        },
+        // Warned while the first commands still run: nothing ended ok, a restart would not
+        // get further, so no requeue.
+        Case {
+            command: "sleep 30",
+            env: &[],
+            ready: "\"event\":\"started\"",
+            code: 75,
+            scontrol: "",
+            says: "interrupted before any task ended ok; not requeued",
+        },
+    ];
+    for case in cases {
+        tasks_file(&dir.0, "t.txt", 20, case.command);
+        let (run, scontrol) = warned_run(&dir, case.env, case.ready);
+        run.assert_code(case.code);
+        assert_eq!(scontrol, case.scontrol, "{}", case.says);
+        assert!(run.stderr.contains(case.says), "{}", run.stderr);
+        assert!(
+            !dir.path("j.journal.stop").exists(),
+            "the stop file is removed"
+        );
+    }
     dir.done();
 }
