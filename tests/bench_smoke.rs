@@ -114,6 +114,45 @@ fn reduce_benchmark_writes_checked_rows_at_np_2_and_3() {
     }
 }
 
+/// The tree's arrays between ranks of one node go through shared memory when they fill a slot
+/// (64 KB) and as messages otherwise, or always with `SPMDKIT_SHARED_MEMORY=0`; the benchmark
+/// aborts on a wrong sum, so every size below (one slot exactly, 15.3 slots, 32 slots) is also
+/// checked. Rank 0 takes one array per round from a rank of its node: 1 round at 2 ranks, 2 at
+/// 3 and 4; 3 sizes x (1 warm-up + 3 timed) reductions.
+#[test]
+fn tree_arrays_go_through_shared_memory_unless_turned_off() {
+    for np in [2, 3, 4] {
+        for (shm, per_reduction) in [("1", if np == 2 { 1 } else { 2 }), ("0", 0)] {
+            let run = common::mpirun_of(
+                bench_binary(),
+                np,
+                &[
+                    "reduce",
+                    "--strategies",
+                    "tree",
+                    "--sizes",
+                    "8,64K,1000008,2M",
+                    "--iterations",
+                    "3",
+                    "--warmup",
+                    "1",
+                ],
+                &[("SPMDKIT_SHARED_MEMORY", shm)],
+            );
+            run.assert_code(0);
+            let want = format!(
+                "# arrays rank 0 received through node shared memory: {}",
+                3 * 4 * per_reduction
+            );
+            assert!(
+                run.stdout.lines().any(|l| l == want),
+                "np {np}, SPMDKIT_SHARED_MEMORY={shm}: expected '{want}' in:\n{}",
+                run.stdout
+            );
+        }
+    }
+}
+
 #[test]
 fn bad_benchmark_arguments_are_refused() {
     bench_mpi(2, &["reduce", "--sizes", "12"])

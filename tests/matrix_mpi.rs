@@ -31,6 +31,24 @@ fn tree_digest_is_the_same_for_np_1_to_4_and_threads_1_to_4() {
     }
 }
 
+/// Partial sums between ranks of one node go through shared memory in parts (combined as they
+/// come, or copied when the sibling is not held); through MPI messages with
+/// `SPMDKIT_SHARED_MEMORY=0`. The bits are the same either way. 300² values are 11 parts, the
+/// last one short; at 3 ranks rank 0 takes nodes of both kinds from ranks 1 and 2.
+#[test]
+fn tree_digest_is_the_same_through_shared_memory_and_messages() {
+    let base = [
+        "matrix", "--count", "14", "--size", "300", "--seed", "5", "--json",
+    ];
+    let reference = digest_of(&alone(&base, &[]));
+    for np in [2, 3, 4] {
+        for shm in ["1", "0"] {
+            let run = mpirun(np, &base, &[("SPMDKIT_SHARED_MEMORY", shm)]);
+            assert_eq!(digest_of(&run), reference, "np {np}, shared memory {shm}");
+        }
+    }
+}
+
 #[test]
 fn classic_defaults_and_every_strategy_agree() {
     let tree = mpirun(2, &["matrix", "--json"], &[]);

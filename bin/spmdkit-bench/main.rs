@@ -70,6 +70,22 @@ fn reduce_bench(comm: &dyn Comm, c: &ReduceConfig) -> Result<(), Error> {
             rows.push(row);
         }
     }
+    // The local floor, on rank 0 while the others wait.
+    if comm.rank() == 0 {
+        println!(
+            "# arrays rank 0 received through node shared memory: {}",
+            comm.streamed()
+        );
+        for &bytes in &c.sizes {
+            let (copy, add) = reduce::local_copy_and_add(bytes / 8);
+            println!(
+                "# one rank alone, {bytes} bytes: copy {:.2} us, add {:.2} us",
+                copy * 1e6,
+                add * 1e6
+            );
+        }
+    }
+    comm.barrier();
     write_csv(
         comm,
         c.csv.as_deref(),

@@ -233,6 +233,34 @@ impl ReduceRow {
     }
 }
 
+/// What one rank alone takes for an array of `values`: a copy (`copy_from_slice`) and an add
+/// (`acc += x`, one thread), both into memory already mapped, medians of 11 after one untimed
+/// round: the floor a reduction step between ranks is compared with. Seconds.
+pub fn local_copy_and_add(values: usize) -> (f64, f64) {
+    let x = vec![0.5; values];
+    let mut acc = vec![1.0; values];
+    let mut time = |f: &mut dyn FnMut(&mut [f64])| {
+        let mut times: Vec<f64> = (0..12)
+            .map(|_| {
+                let t = Instant::now();
+                f(&mut acc);
+                t.elapsed().as_secs_f64()
+            })
+            .skip(1)
+            .collect();
+        times.sort_by(f64::total_cmp);
+        times[times.len() / 2]
+    };
+    let copy = time(&mut |acc| acc.copy_from_slice(&x));
+    let add = time(&mut |acc| {
+        for (a, b) in acc.iter_mut().zip(&x) {
+            *a += *b;
+        }
+    });
+    std::hint::black_box(&acc);
+    (copy, add)
+}
+
 /// The add kernel's time per byte of a message (γ), measured here: the median of 15 adds of
 /// 1 M values on this process's rayon threads.
 pub fn measure_gamma() -> f64 {

@@ -22,6 +22,7 @@
 pub mod inproc;
 pub(crate) mod launch;
 pub(crate) mod mpi_backend;
+mod shm;
 mod threads;
 mod watch;
 
@@ -108,6 +109,52 @@ pub trait Comm {
         let data = self.recv_f64(src, tag);
         assert_eq!(data.len(), buf.len(), "message length");
         buf.copy_from_slice(&data);
+    }
+
+    /// Readies the streams of [`Comm::send_f64_streamed`] between ranks that share a node: the MPI
+    /// backend maps a small shared-memory ring per rank, once per job (later calls cost nothing);
+    /// other backends have nothing to do.
+    ///
+    /// # Collective
+    /// Every rank must call it.
+    fn prepare_streams(&self) {}
+
+    /// Sends `data` to `dest` for [`Comm::recv_f64_streamed_into`] or
+    /// [`Comm::recv_f64_streamed_combine`] (only those receive it). Between ranks of one node,
+    /// after [`Comm::prepare_streams`], large arrays go in parts through shared memory: the
+    /// receiver combines each part as it comes while this rank copies the next, so no whole copy
+    /// lands in the receiver's memory first. Otherwise as [`Comm::send_f64`]. Returns once the
+    /// receiver holds every part (through shared memory) or the message is on its way.
+    fn send_f64_streamed(&self, dest: usize, tag: Tag, data: &[f64]) {
+        self.send_f64(dest, tag, data);
+    }
+
+    /// Receives values sent with [`Comm::send_f64_streamed`] into `buf`, whose length must be
+    /// the sender's.
+    fn recv_f64_streamed_into(&self, src: usize, tag: Tag, buf: &mut [f64]) {
+        self.recv_f64_into(src, tag, buf);
+    }
+
+    /// Receives values sent with [`Comm::send_f64_streamed`] and combines them into `acc` (the
+    /// sender's length) with `combine(part of acc, the same part of the message)`, called on
+    /// consecutive parts in order, once or many times. `scratch` (as long as `acc`) may be used
+    /// as a landing buffer; its contents afterwards are unspecified.
+    fn recv_f64_streamed_combine(
+        &self,
+        src: usize,
+        tag: Tag,
+        acc: &mut [f64],
+        scratch: &mut [f64],
+        combine: &mut dyn FnMut(&mut [f64], &[f64]),
+    ) {
+        self.recv_f64_into(src, tag, scratch);
+        combine(acc, scratch);
+    }
+
+    /// How many arrays this rank has sent or received through shared-memory streams so far
+    /// (0 on backends without them).
+    fn streamed(&self) -> usize {
+        0
     }
 
     /// Ends the whole job at once with `code`, after printing `message` with this rank's number.

@@ -12,6 +12,7 @@
 //! CPU to speak of, and a rank that stops answering is named and the job ended instead of waited
 //! for forever.
 
+use super::shm::{self, Ring, Rings};
 use super::watch::{Pause, Watch};
 use super::{tags, Comm, Tag};
 use mpi::collective::SystemOperation;
@@ -22,11 +23,17 @@ use mpi::request::{Request, Scope, StaticScope};
 use mpi::topology::{Communicator, SimpleCommunicator};
 use mpi::traits::{CommunicatorCollectives, Equivalence, Root};
 use mpi::Threading;
-use std::cell::RefCell;
+use std::cell::{Cell, OnceCell, RefCell};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// A rank of `MPI_COMM_WORLD`.
 pub(crate) struct MpiComm {
+    /// The shared-memory rings of streams within a node, once made (`None` inside: none). First,
+    /// so that the window is freed before anything else goes.
+    rings: OnceCell<Option<Box<Rings>>>,
+    /// Arrays sent or received through the rings.
+    streamed: Cell<usize>,
     world: SimpleCommunicator,
     /// Hang detection, once the job turned it on.
     watch: RefCell<Option<Watch>>,
@@ -65,6 +72,8 @@ impl MpiComm {
             return Err(MpiInitError::Threading(provided));
         }
         Ok(MpiComm {
+            rings: OnceCell::new(),
+            streamed: Cell::new(0),
             world: universe.world(),
             watch: RefCell::new(None),
             _universe: universe,
@@ -163,6 +172,65 @@ impl MpiComm {
         }
     }
 
+    /// The ring of a stream of `len` values from `sender` to `receiver` (one of them this rank),
+    /// when the other shares this node and the array fills at least a slot (a smaller one is as
+    /// fast as one message).
+    fn ring(&self, sender: usize, receiver: usize, len: usize) -> Option<Ring<'_>> {
+        if len < shm::SLOT {
+            return None;
+        }
+        self.rings.get()?.as_ref()?.between(sender, receiver)
+    }
+
+    /// Waits until `counter` has counted `parts` parts, pausing and pulsing.
+    fn wait_for_parts(&self, counter: &AtomicU64, parts: u64) {
+        let pause = Pause::new();
+        while !Ring::reached(counter, parts) {
+            self.pulse();
+            pause.wait();
+        }
+    }
+
+    /// Takes the parts of a stream of `len` values from `src`, in order: `take(offset, part)`
+    /// reads each part from its slot of `src`'s ring, which goes back to `src` right after.
+    fn receive_parts(
+        &self,
+        ring: &Ring<'_>,
+        src: usize,
+        tag: Tag,
+        len: usize,
+        mut take: impl FnMut(usize, &[f64]),
+    ) {
+        let said: Vec<u64> = self
+            .recv_f64(src, tag)
+            .iter()
+            .map(|x| x.to_bits())
+            .collect();
+        let [base, sent] = said[..] else {
+            self.abort(
+                1,
+                &format!("rank {src} did not stream the {len} values expected"),
+            )
+        };
+        if sent != len as u64 {
+            self.abort(
+                1,
+                &format!("rank {src} streamed {sent} values, expected {len}"),
+            );
+        }
+        for (i, at) in (0..len).step_by(shm::SLOT).enumerate() {
+            let n = base + i as u64;
+            self.wait_for_parts(ring.filled(), n + 1);
+            let part_len = shm::SLOT.min(len - at);
+            // SAFETY: `filled` counts part n, so its slot holds it, and src leaves the slot
+            // alone until `freed` counts it below; the part is within the slot.
+            let part = unsafe { std::slice::from_raw_parts(ring.slot(n), part_len) };
+            take(at, part);
+            Ring::count(ring.freed(), n);
+        }
+        self.streamed.set(self.streamed.get() + 1);
+    }
+
     /// `len` as an MPI count (an `int`); aborts the job, naming `what` and its `unit`, when it
     /// does not fit.
     fn count(&self, len: usize, what: &str, unit: &str) -> i32 {
@@ -250,6 +318,78 @@ impl Comm for MpiComm {
             let request = message.immediate_matched_receive_into(scope, buf);
             self.complete(request);
         });
+    }
+
+    fn prepare_streams(&self) {
+        if self.rings.get().is_some() {
+            return;
+        }
+        // On only if every rank wants it. This waits for every rank (with heartbeats), so the
+        // collective MPI calls that make the window do not wait long.
+        let wanted = self.all_reduce_min_u64(u64::from(!shm::disabled_by_env())) == 1;
+        let rings = if wanted {
+            Rings::new(&self.world).map(Box::new)
+        } else {
+            None
+        };
+        let _ = self.rings.set(rings);
+    }
+
+    fn send_f64_streamed(&self, dest: usize, tag: Tag, data: &[f64]) {
+        let Some(ring) = self.ring(self.rank(), dest, data.len()) else {
+            return self.send_f64(dest, tag, data);
+        };
+        // Only this rank counts `filled`; every part of the last stream is freed.
+        let base = ring.filled().load(Ordering::Relaxed);
+        let start = [f64::from_bits(base), f64::from_bits(data.len() as u64)];
+        self.send_values(dest, tag, &start[..]);
+        let mut parts = 0;
+        for (i, part) in data.chunks(shm::SLOT).enumerate() {
+            let n = base + i as u64;
+            if i >= shm::SLOTS {
+                self.wait_for_parts(ring.freed(), n + 1 - shm::SLOTS as u64);
+            }
+            // SAFETY: the slot's last part (n - SLOTS) is freed, or it has none in this stream
+            // and the last stream's are all freed: the receiver is done with it. The part fits.
+            unsafe {
+                std::ptr::copy_nonoverlapping(part.as_ptr(), ring.slot(n), part.len());
+            }
+            Ring::count(ring.filled(), n);
+            parts = n + 1;
+        }
+        // Every part taken: the ring is free for the next stream, and `data` may go.
+        self.wait_for_parts(ring.freed(), parts);
+        self.streamed.set(self.streamed.get() + 1);
+    }
+
+    fn recv_f64_streamed_into(&self, src: usize, tag: Tag, buf: &mut [f64]) {
+        let Some(ring) = self.ring(src, self.rank(), buf.len()) else {
+            return self.recv_f64_into(src, tag, buf);
+        };
+        self.receive_parts(&ring, src, tag, buf.len(), |at, part| {
+            buf[at..at + part.len()].copy_from_slice(part);
+        });
+    }
+
+    fn recv_f64_streamed_combine(
+        &self,
+        src: usize,
+        tag: Tag,
+        acc: &mut [f64],
+        scratch: &mut [f64],
+        combine: &mut dyn FnMut(&mut [f64], &[f64]),
+    ) {
+        let Some(ring) = self.ring(src, self.rank(), acc.len()) else {
+            self.recv_f64_into(src, tag, scratch);
+            return combine(acc, scratch);
+        };
+        self.receive_parts(&ring, src, tag, acc.len(), |at, part| {
+            combine(&mut acc[at..at + part.len()], part);
+        });
+    }
+
+    fn streamed(&self) -> usize {
+        self.streamed.get()
     }
 
     fn try_recv_any(&self, tag: Tag) -> Option<(usize, Vec<u8>)> {

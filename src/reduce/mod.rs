@@ -66,10 +66,28 @@ impl Op for Min {
 
 /// `acc ⊕= x` element-wise: inline for small arrays, in parallel chunks on `pool` for large ones.
 fn combine<O: Op>(pool: &ThreadPool, acc: &mut [f64], x: &[f64]) {
+    combine_with(pool, acc, x, O::apply);
+}
+
+/// Two sibling nodes combined into the one held in `held`, always as `left ⊕ right`: the bits do
+/// not depend on which of the two arrived first (not even for the sign of a zero from max/min).
+fn combine_siblings<O: Op>(pool: &ThreadPool, held: &mut [f64], held_is_left: bool, other: &[f64]) {
+    if held_is_left {
+        combine_with(pool, held, other, O::apply);
+    } else {
+        combine_with(pool, held, other, |right, left| {
+            let mut v = left;
+            O::apply(&mut v, *right);
+            *right = v;
+        });
+    }
+}
+
+fn combine_with(pool: &ThreadPool, acc: &mut [f64], x: &[f64], f: impl Fn(&mut f64, f64) + Sync) {
     assert_eq!(acc.len(), x.len(), "arrays of the same shape");
     let serial = |a: &mut [f64], b: &[f64]| {
         for (a, b) in a.iter_mut().zip(b) {
-            O::apply(a, *b);
+            f(a, *b);
         }
     };
     if acc.len() <= COMBINE_CHUNK {
@@ -284,6 +302,34 @@ impl<'p, D: Dimension, O: Op> Leaves<'p, D, O> {
         }
     }
 
+    /// Checks that the node `(level, start)` overlaps nothing held, and returns its sibling's
+    /// start if the sibling is held.
+    fn place(&self, level: u32, start: usize) -> Result<Option<usize>, Overlap> {
+        let block = 1usize
+            .checked_shl(level)
+            .filter(|b| start.checked_add(*b).is_some())
+            .ok_or(Overlap { start, level })?;
+        let overlaps_before = self
+            .nodes
+            .range(..=start)
+            .next_back()
+            .is_some_and(|(&s, n)| s + (1usize << n.level) > start);
+        let overlaps_after = self
+            .nodes
+            .range(start..)
+            .next()
+            .is_some_and(|(&s, _)| s < start + block);
+        if overlaps_before || overlaps_after {
+            return Err(Overlap { start, level });
+        }
+        let sibling = if start.is_multiple_of(2 * block) {
+            start.checked_add(block)
+        } else {
+            Some(start - block)
+        };
+        Ok(sibling.filter(|s| self.nodes.get(s).is_some_and(|n| n.level == level)))
+    }
+
     /// Inserts a complete subtree and combines it with its sibling while the sibling is held.
     fn insert_node(
         &mut self,
@@ -292,36 +338,12 @@ impl<'p, D: Dimension, O: Op> Leaves<'p, D, O> {
         mut data: Vec<f64>,
     ) -> Result<(), Overlap> {
         loop {
-            let block = 1usize
-                .checked_shl(level)
-                .filter(|b| start.checked_add(*b).is_some())
-                .ok_or(Overlap { start, level })?;
-            let overlaps_before = self
-                .nodes
-                .range(..=start)
-                .next_back()
-                .is_some_and(|(&s, n)| s + (1usize << n.level) > start);
-            let overlaps_after = self
-                .nodes
-                .range(start..)
-                .next()
-                .is_some_and(|(&s, _)| s < start + block);
-            if overlaps_before || overlaps_after {
-                return Err(Overlap { start, level });
-            }
-            let sibling = if start.is_multiple_of(2 * block) {
-                start.checked_add(block)
-            } else {
-                Some(start - block)
-            };
-            let held = sibling.filter(|s| self.nodes.get(s).is_some_and(|n| n.level == level));
-            let Some(sibling) = held else {
+            let Some(sibling) = self.place(level, start)? else {
                 self.nodes.insert(start, Node { level, data });
                 return Ok(());
             };
             let other = self.nodes.remove(&sibling).expect("the sibling is held");
-            // left ⊕ right has the same bits as right ⊕ left: the operations commute.
-            combine::<O>(self.pool, &mut data, &other.data);
+            combine_siblings::<O>(self.pool, &mut data, start < sibling, &other.data);
             self.recycle(other.data);
             start = start.min(sibling);
             level += 1;
@@ -382,7 +404,7 @@ fn send_leaves<C: Comm + ?Sized, D: Dimension, O: Op>(
     );
     comm.send(dest, tags::TREE_HEADER, &collective::encode(&header));
     for node in leaves.nodes.values() {
-        comm.send_f64(dest, tags::TREE_NODE, &node.data);
+        comm.send_f64_streamed(dest, tags::TREE_NODE, &node.data);
     }
 }
 
@@ -415,9 +437,8 @@ fn recv_leaves<C: Comm + ?Sized, D: Dimension, O: Op>(
     leaves.shape = Some(dim);
     let len = leaves.len();
     for (level, start) in nodes {
-        let mut data = leaves.buffer(len);
-        comm.recv_f64_into(src, tags::TREE_NODE, &mut data);
-        if let Err(o) = leaves.insert_node(level, start as usize, data) {
+        let start = start as usize;
+        let overlap = |o: Overlap| -> ! {
             comm.abort(
                 1,
                 &format!(
@@ -426,7 +447,32 @@ fn recv_leaves<C: Comm + ?Sized, D: Dimension, O: Op>(
                     o.start,
                     o.start + (1usize << o.level)
                 ),
-            );
+            )
+        };
+        let mut buffer = leaves.buffer(len);
+        let node = match leaves.place(level, start) {
+            Err(o) => overlap(o),
+            // Combined as it arrives, straight into the sibling held.
+            Ok(Some(sibling)) => {
+                let mut held = leaves.nodes.remove(&sibling).expect("the sibling is held");
+                let pool = leaves.pool;
+                comm.recv_f64_streamed_combine(
+                    src,
+                    tags::TREE_NODE,
+                    &mut held.data,
+                    &mut buffer,
+                    &mut |acc, part| combine_siblings::<O>(pool, acc, sibling < start, part),
+                );
+                leaves.recycle(buffer);
+                (level + 1, start.min(sibling), held.data)
+            }
+            Ok(None) => {
+                comm.recv_f64_streamed_into(src, tags::TREE_NODE, &mut buffer);
+                (level, start, buffer)
+            }
+        };
+        if let Err(o) = leaves.insert_node(node.0, node.1, node.2) {
+            overlap(o);
         }
     }
 }
@@ -452,6 +498,9 @@ where
     O: Op,
 {
     let (rank, size) = (comm.rank(), comm.size());
+    if size > 1 {
+        comm.prepare_streams();
+    }
     for s in 0..ceil_log2(size) {
         let step = 1usize << s;
         if rank % (2 * step) == step {
@@ -768,6 +817,43 @@ mod tests {
         });
         assert_eq!(out[0].0, Some(ndarray::array![6.0, 0.0]));
         assert_eq!(out[0].1, Some(ndarray::array![0.0, -6.0]));
+    }
+
+    /// max(0.0, -0.0) and max(-0.0, 0.0) may differ in the sign bit: siblings are always combined
+    /// as left ⊕ right, whichever arrived first, on one rank or coming from another.
+    #[test]
+    fn signed_zeros_under_max_and_min_do_not_depend_on_arrival_order() {
+        fn leaf(k: usize) -> Array1<f64> {
+            let z = if k.is_multiple_of(2) { 0.0 } else { -0.0 };
+            let w = if k.is_multiple_of(3) { -0.0 } else { 0.0 };
+            Array1::from(vec![z, -z, w, -w])
+        }
+        fn each<O: Op>(op: O, count: usize) {
+            let pool = crate::pool(1).unwrap();
+            let in_order = |order: &mut dyn Iterator<Item = usize>| {
+                let mut l = Leaves::with_op(&pool, op);
+                for k in order {
+                    l.insert(k, leaf(k));
+                }
+                bits(&l.into_array().unwrap())
+            };
+            let reference = in_order(&mut (0..count));
+            assert_eq!(in_order(&mut (0..count).rev()), reference, "{}", O::NAME);
+            for size in 1..=5 {
+                let out = inproc::run(size, |comm| {
+                    let pool = crate::pool(1).unwrap();
+                    let mut l = Leaves::with_op(&pool, op);
+                    for k in (0..count).rev().filter(|&k| owner(k, size) == comm.rank()) {
+                        l.insert(k, leaf(k));
+                    }
+                    tree(comm, l)
+                });
+                let got = bits(out[0].as_ref().unwrap());
+                assert_eq!(got, reference, "{} on {size} ranks", O::NAME);
+            }
+        }
+        each(Max, 16);
+        each(Min, 16);
     }
 
     #[test]
