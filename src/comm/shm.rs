@@ -23,6 +23,7 @@
 use mpi::ffi;
 use mpi::raw::AsRaw;
 use mpi::topology::{Communicator, SimpleCommunicator};
+use std::cell::Cell;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -50,6 +51,8 @@ pub(crate) struct Rings {
     ring_of: Vec<Option<NonNull<f64>>>,
     /// This rank's rank in the job.
     me: usize,
+    /// Whether this rank has mapped each peer's ring in already (see [`populate`]).
+    mapped: Vec<Cell<bool>>,
 }
 
 /// One ring seen from either side of a stream.
@@ -131,11 +134,16 @@ impl Rings {
             }
         }
         let me = world.rank() as usize;
+        if let Some(mine) = ring_of[me] {
+            populate(mine, libc::MADV_POPULATE_WRITE);
+        }
+        let mapped = (0..ring_of.len()).map(|r| Cell::new(r == me)).collect();
         Some(Rings {
             window,
             _node: node,
             ring_of,
             me,
+            mapped,
         })
     }
 
@@ -146,10 +154,28 @@ impl Rings {
         if peer == self.me || self.ring_of.get(peer).is_none_or(Option::is_none) {
             return None;
         }
+        let start = self.ring_of[sender]?;
+        if !self.mapped[sender].replace(true) {
+            populate(start, libc::MADV_POPULATE_READ);
+        }
         Some(Ring {
-            start: self.ring_of[sender]?,
+            start,
             _rings: self,
         })
+    }
+}
+
+/// Maps a ring's pages into this process at once (`advice`: for reading or for writing), one
+/// system call instead of a page fault per 4 KB page (about 4 µs each on these machines, 64 per
+/// ring). Best effort: a kernel older than 5.14 refuses the advice and the pages fault in as used.
+fn populate(ring: NonNull<f64>, advice: libc::c_int) {
+    let page = 4096;
+    let from = ring.as_ptr() as usize / page * page;
+    let to = ring.as_ptr() as usize + (HEADER + SLOTS * SLOT) * std::mem::size_of::<f64>();
+    // SAFETY: the range covers the ring and at most the rest of its first and last pages, all
+    // within the window's shared mapping; the advice only maps pages in, it changes no contents.
+    unsafe {
+        libc::madvise(from as *mut libc::c_void, to - from, advice);
     }
 }
 
