@@ -17,6 +17,7 @@ fn main() -> ExitCode {
     if let Some(code) = spmdkit::cli::generate::intercept(Cli::command) {
         return code;
     }
+    warm_up_matrices();
     World::run(|comm| {
         let Some(cli) = parse(comm)? else {
             return Ok(());
@@ -158,6 +159,35 @@ fn main() -> ExitCode {
 
 /// Every rank parses the same arguments; rank 0 alone prints help or the usage error. `None` when
 /// help or the version was printed.
+/// For `matrix`: its three matrices per rank (two factors, the product) faulted in on a thread of
+/// their own while MPI starts (`spmdkit::kernels::warm_up`), when they take at most half of this
+/// rank's memory budget. Anything this cannot read is left to the real parse, after MPI starts.
+fn warm_up_matrices() {
+    let Ok(matches) = Cli::command().try_get_matches() else {
+        return;
+    };
+    let Ok(Cli {
+        command: Command::Matrix(args),
+        ..
+    }) = Cli::from_arg_matches(&matches)
+    else {
+        return;
+    };
+    let Some(len) = args
+        .size
+        .trim()
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(n))
+    else {
+        return;
+    };
+    let bytes = (len as u64).saturating_mul(3 * std::mem::size_of::<f64>() as u64);
+    if jobs::memory::budget().is_ok_and(|b| bytes <= b.bytes / 2) {
+        spmdkit::kernels::warm_up(len, 3);
+    }
+}
+
 fn parse(comm: &dyn Comm) -> Result<Option<Cli>, Error> {
     // Under mpirun a rank's stdout is a pseudo-terminal even when the user redirects it to a
     // file: colour only a process started by hand.

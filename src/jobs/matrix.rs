@@ -221,8 +221,13 @@ pub fn run<C: Comm + ?Sized>(
         // On a thread of its own, so that the main thread keeps the heartbeat going.
         crate::comm::keep_alive(comm, || {
             pool.install(|| {
-                let mut a = Array2::zeros((n, n));
-                let mut b = Array2::zeros((n, n));
+                let zeros = || {
+                    kernels::take_zeroed(len).map_or_else(
+                        || Array2::zeros((n, n)),
+                        |v| Array2::from_shape_vec((n, n), v).expect("n x n values"),
+                    )
+                };
+                let (mut a, mut b) = (zeros(), zeros());
                 for k in lo..hi {
                     if params.faults.task_panics(k) {
                         panic!("injected fault: pair {k} panics");

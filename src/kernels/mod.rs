@@ -22,7 +22,9 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 mod pages;
+mod warm;
 pub use pages::LargePages;
+pub use warm::{take_zeroed, warm_up};
 
 /// Values per generation chunk. Part of the reproducibility contract: changing it changes every
 /// generated matrix.

@@ -290,7 +290,7 @@ impl<'p, D: Dimension, O: Op> Leaves<'p, D, O> {
                 b.resize(len, 0.0);
                 b
             }
-            None => vec![0.0; len],
+            None => crate::kernels::take_zeroed(len).unwrap_or_else(|| vec![0.0; len]),
         }
     }
 
