@@ -159,10 +159,15 @@ fn main() -> ExitCode {
 
 /// Every rank parses the same arguments; rank 0 alone prints help or the usage error. `None` when
 /// help or the version was printed.
-/// For `matrix`: its three matrices per rank (two factors, the product) faulted in on a thread of
-/// their own while MPI starts (`spmdkit::kernels::warm_up`), when they take at most half of this
-/// rank's memory budget. Anything this cannot read is left to the real parse, after MPI starts.
+/// For `matrix` under a launcher: its three matrices per rank (two factors, the product) faulted
+/// in on a thread of their own while MPI starts (`spmdkit::kernels::warm_up`), when they take at
+/// most half of this rank's memory budget. Without a launcher there is no start to hide it in
+/// (the job would wait for the thread, whose one core zeroes what the job's threads would share).
+/// Anything this cannot read is left to the real parse, after MPI starts.
 fn warm_up_matrices() {
+    if !spmdkit::comm::launched() {
+        return;
+    }
     let Ok(matches) = Cli::command().try_get_matches() else {
         return;
     };

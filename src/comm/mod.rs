@@ -320,6 +320,12 @@ pub trait Comm {
     }
 }
 
+/// Whether a launcher (`mpirun`, `mpiexec`, `srun`) started this process, so that
+/// [`World::init`](crate::World::init) will start MPI. Reads the environment only.
+pub fn launched() -> bool {
+    launch::detect().is_some()
+}
+
 /// Runs `work` while the calling thread keeps this rank's heartbeat going, and returns its
 /// result: for long work of a main thread (a computation on the pool, a large file written) while
 /// hang detection is on. Without it, `work` simply runs on the calling thread. A panic in `work`
