@@ -255,8 +255,10 @@ pub struct MatrixArgs {
     )]
     pub seed: String,
     /// How partial sums are combined: tree (binomial tree, ceil(log2 P) rounds, bit-reproducible
-    /// for any ranks and threads), linear (every rank sends to rank 0; not bit-reproducible
-    /// across rank counts), native (the MPI library's reduce; not bit-reproducible).
+    /// for any ranks and threads; between ranks of one node through shared memory, or MPI
+    /// messages with SPMDKIT_SHARED_MEMORY=0), linear (every rank sends to rank 0; not
+    /// bit-reproducible across rank counts), native (the MPI library's reduce; not
+    /// bit-reproducible).
     #[arg(long, value_name = "STRATEGY", default_value = "tree",
           value_parser = ["tree", "linear", "native"])]
     pub reduce: String,
