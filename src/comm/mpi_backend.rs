@@ -343,7 +343,6 @@ impl Comm for MpiComm {
         let base = ring.filled().load(Ordering::Relaxed);
         let start = [f64::from_bits(base), f64::from_bits(data.len() as u64)];
         self.send_values(dest, tag, &start[..]);
-        let mut parts = 0;
         for (i, part) in data.chunks(shm::SLOT).enumerate() {
             let n = base + i as u64;
             if i >= shm::SLOTS {
@@ -355,10 +354,9 @@ impl Comm for MpiComm {
                 std::ptr::copy_nonoverlapping(part.as_ptr(), ring.slot(n), part.len());
             }
             Ring::count(ring.filled(), n);
-            parts = n + 1;
         }
         // Every part taken: the ring is free for the next stream, and `data` may go.
-        self.wait_for_parts(ring.freed(), parts);
+        self.wait_for_parts(ring.freed(), base + data.len().div_ceil(shm::SLOT) as u64);
         self.streamed.set(self.streamed.get() + 1);
     }
 
