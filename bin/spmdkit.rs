@@ -164,8 +164,12 @@ fn main() -> ExitCode {
 /// most half of this rank's memory budget. Without a launcher there is no start to hide it in
 /// (the job would wait for the thread, whose one core zeroes what the job's threads would share).
 /// Anything this cannot read is left to the real parse, after MPI starts.
+///
+/// Only when every rank is on this node: then Open MPI is told to skip UCX
+/// (`spmdkit::comm::launched_on_one_node`), and nothing patches memory functions (UCX's memory
+/// hooks) while this thread calls them. Across nodes MPI's start is long anyway.
 fn warm_up_matrices() {
-    if !spmdkit::comm::launched() {
+    if !spmdkit::comm::launched_on_one_node() {
         return;
     }
     let Ok(matches) = Cli::command().try_get_matches() else {

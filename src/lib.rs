@@ -87,6 +87,7 @@
 pub mod cli;
 pub mod collective;
 pub mod comm;
+mod crash;
 mod error;
 pub mod farm;
 pub mod io;

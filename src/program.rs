@@ -49,12 +49,18 @@ impl World {
     where
         F: FnOnce(&dyn Comm) -> Result<(), Error>,
     {
+        let name = program_name();
+        crate::crash::install(&name);
         // The guardian of a rank's commands in `spmdkit run` is this same program, restarted.
-        if std::env::var_os(crate::jobs::run::REAPER_VAR).is_some() {
+        if let Some(rank) = std::env::var_os(crate::jobs::run::REAPER_VAR) {
+            crate::crash::identify(&format!(
+                "guardian of rank {} (host {})",
+                rank.to_string_lossy(),
+                crate::comm::host_name()
+            ));
             return crate::jobs::run::reaper_main();
         }
-        let name = program_name();
-        quiet_task_panics();
+        quiet_task_panics(&name);
         let world = match World::init() {
             Ok(w) => w,
             Err(e) => {
@@ -65,6 +71,11 @@ impl World {
             }
         };
         let comm = world.comm();
+        crate::crash::identify(&format!(
+            "rank {} (host {})",
+            comm.rank(),
+            crate::comm::host_name()
+        ));
         let args: Vec<String> = std::env::args_os()
             .skip(1)
             .map(|a| a.to_string_lossy().into_owned())
@@ -90,6 +101,8 @@ impl World {
                 e.exit_code()
             }
         };
+        // The pools of the program are gone: their threads end before MPI does.
+        crate::farm::lanes::join_ended_pools(std::time::Duration::from_millis(500));
         drop(world);
         ExitCode::from(code)
     }
@@ -108,15 +121,26 @@ fn program_name() -> String {
 }
 
 /// Task panics are caught and recorded with the task; print one line for them instead of the
-/// default message and backtrace. Other panics (in a pool thread outside the engine's tasks
-/// too: they end the job) keep the default report.
-fn quiet_task_panics() {
+/// default message and backtrace: `PROGRAM: task 13 (rank 0, thread 1) panicked at
+/// src/x.rs:11:22: MESSAGE`, and note the location for the task's record. Other panics (in a
+/// pool thread outside the engine's tasks too: they end the job) keep the default report.
+fn quiet_task_panics(name: &str) {
     let default = panic::take_hook();
+    let name = name.to_string();
     panic::set_hook(Box::new(move |info| {
         if crate::farm::lanes::in_task() {
             let why = panic_message(info.payload());
+            let at = info
+                .location()
+                .map(|l| l.to_string())
+                .unwrap_or_else(|| "an unknown place".into());
+            crate::farm::lanes::note_panic_location(at.clone());
+            let who = match crate::farm::lanes::current_task() {
+                Some(t) => format!("task {} (rank {}, thread {})", t.id, t.rank, t.thread),
+                None => "a task".into(),
+            };
             say(&format!(
-                "spmdkit: a task panicked: {why} (recorded as failed; the others go on)"
+                "{name}: {who} panicked at {at}: {why} (recorded as failed; the others go on)"
             ));
         } else {
             default(info);

@@ -180,6 +180,21 @@ impl FarmConfig {
         is_root: bool,
         under_launcher: bool,
     ) -> Result<Self, ConfigError> {
+        // clap's `requires` does not fire when --journal is given (it conflicts with --resume).
+        for (given, option) in [
+            (args.retry_failed, "--retry-failed"),
+            (args.resume_changed, "--resume-changed"),
+        ] {
+            if given && args.resume.is_none() {
+                return Err(ConfigError::Value {
+                    option,
+                    value: "without --resume".into(),
+                    why: "it only applies to a resume: give --resume JOURNAL (a run with \
+                          --journal, or with neither, starts from nothing)"
+                        .into(),
+                });
+            }
+        }
         let cpus_per_slot = args
             .cpus_per_slot
             .as_deref()

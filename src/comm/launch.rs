@@ -88,7 +88,52 @@ pub(crate) fn prefer_fast_local_start(var: impl Fn(&str) -> Option<String>) {
     let open_mpi = || super::mpi_backend::library_version().starts_with("Open MPI");
     if var("OMPI_MCA_pml").is_none() && single_node(&var) && open_mpi() {
         std::env::set_var("OMPI_MCA_pml", "ob1");
+        PML_SET_HERE.store(true, std::sync::atomic::Ordering::SeqCst);
     }
+}
+
+/// Whether [`prefer_fast_local_start`] set `OMPI_MCA_pml` (the user did not).
+static PML_SET_HERE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether `name` is a variable that the launcher (or MPI, or spmdkit itself at start) set to
+/// make this process a rank of its job: a program started from a rank (a command of the farm,
+/// the farm's guardian) must not see it, or an MPI program among them would take itself for a
+/// rank of this job (connect to its PMIx server, find a world of the wrong size). The user's own
+/// settings (`OMPI_MCA_*` they exported, `OMPI_ALLOW_RUN_AS_ROOT`, the Slurm job's variables)
+/// stay.
+pub(crate) fn set_by_launcher(name: &str) -> bool {
+    const PREFIXES: [&str; 10] = [
+        "PMIX_", // PMIx: the server, the namespace, this process's rank
+        "PMI_",  // PMI-1/2 (MPICH's Hydra, srun --mpi=pmi2)
+        "OMPI_COMM_WORLD_",
+        "OMPI_MCA_orte_", // mpirun's daemon, job family, session directory
+        "OMPI_MCA_ess",   // how the process finds its job (ess, ess_base_jobid, _vpid)
+        "OMPI_MCA_pmix",
+        "HYDI_",
+        "SLURM_PMIX", // srun's PMIx plugin (SLURM_PMIXP_ABORT_AGENT_PORT, ..._MAPPING_SERV)
+        "MPIR_CVAR_CH3_INTERFACE_HOSTNAME",
+        "OMPI_MCA_initial_wdir",
+    ];
+    const NAMES: [&str; 14] = [
+        "OMPI_UNIVERSE_SIZE",
+        "OMPI_FIRST_RANKS",
+        "OMPI_APP_CTX_NUM_PROCS",
+        "OMPI_NUM_APP_CTX",
+        "OMPI_FILE_LOCATION",
+        "OMPI_COMMAND",
+        "OMPI_ARGV",
+        "OMPI_MCA_shmem_RUNTIME_QUERY_hint",
+        "MPI_LOCALNRANKS",
+        "MPI_LOCALRANKID",
+        // srun's per-task variables: which task of the step this process is.
+        "SLURM_PROCID",
+        "SLURM_LOCALID",
+        "SLURM_GTIDS",
+        "SLURM_TASK_PID",
+    ];
+    PREFIXES.iter().any(|p| name.starts_with(p))
+        || NAMES.contains(&name)
+        || (name == "OMPI_MCA_pml" && PML_SET_HERE.load(std::sync::atomic::Ordering::SeqCst))
 }
 
 /// [`detect_from`] on this process's environment.
@@ -160,6 +205,40 @@ mod tests {
         assert!(single_node(step));
         let wide = env(&[("SLURM_STEP_ID", "0"), ("SLURM_STEP_NUM_NODES", "3")]);
         assert!(!single_node(wide));
+    }
+
+    #[test]
+    fn the_launchers_variables_are_told_from_the_users() {
+        for set in [
+            "PMIX_RANK",
+            "PMIX_SERVER_URI41",
+            "PMI_FD",
+            "PMI_RANK",
+            "OMPI_COMM_WORLD_SIZE",
+            "OMPI_MCA_orte_hnp_uri",
+            "OMPI_MCA_ess_base_vpid",
+            "OMPI_MCA_ess",
+            "OMPI_MCA_pmix",
+            "OMPI_UNIVERSE_SIZE",
+            "SLURM_PROCID",
+            "SLURM_PMIXP_ABORT_AGENT_PORT",
+            "HYDI_CONTROL_FD",
+            "MPI_LOCALRANKID",
+        ] {
+            assert!(set_by_launcher(set), "{set}");
+        }
+        for kept in [
+            "OMPI_ALLOW_RUN_AS_ROOT",
+            "OMPI_MCA_mpi_yield_when_idle",
+            "OMPI_MCA_btl",
+            "SLURM_JOB_ID",
+            "SLURM_CPUS_PER_TASK",
+            "SLURM_STEP_ID",
+            "PATH",
+            "HOME",
+        ] {
+            assert!(!set_by_launcher(kept), "{kept}");
+        }
     }
 
     #[test]

@@ -21,6 +21,7 @@
 
 pub mod inproc;
 pub(crate) mod launch;
+pub(crate) use launch::set_by_launcher;
 pub(crate) mod mpi_backend;
 mod shm;
 mod threads;
@@ -324,6 +325,13 @@ pub trait Comm {
 /// [`World::init`](crate::World::init) will start MPI. Reads the environment only.
 pub fn launched() -> bool {
     launch::detect().is_some()
+}
+
+/// Whether a launcher started this process and every rank of its job runs on this node (Open
+/// MPI's local size equals its world size, or a Slurm step of one node). Reads the environment
+/// only.
+pub fn launched_on_one_node() -> bool {
+    launched() && launch::single_node(|k| std::env::var(k).ok())
 }
 
 /// Runs `work` while the calling thread keeps this rank's heartbeat going, and returns its

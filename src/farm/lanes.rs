@@ -28,11 +28,34 @@ pub(crate) const WORKER_PREFIX: &str = "spmdkit-worker-";
 thread_local! {
     /// Whether this thread is running an engine task, whose panic is caught and recorded.
     static IN_TASK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The task this thread runs, for a panic's message.
+    static CURRENT: std::cell::Cell<Option<crate::Ctx>> = const { std::cell::Cell::new(None) };
+    /// Where the task's panic happened (`file:line:column`), noted by the panic hook.
+    static LOCATION: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
 }
 
 /// Whether the calling thread is inside an engine task (a panic there is the task's failure).
 pub(crate) fn in_task() -> bool {
     IN_TASK.with(std::cell::Cell::get)
+}
+
+/// Runs `work` as the task `ctx`: a panic in it is reported with the task's id, rank and thread.
+pub(crate) fn as_task<R>(ctx: crate::Ctx, work: impl FnOnce() -> R) -> R {
+    CURRENT.with(|c| c.set(Some(ctx)));
+    let result = work();
+    CURRENT.with(|c| c.set(None));
+    result
+}
+
+/// The task the calling thread runs, if it runs one.
+pub(crate) fn current_task() -> Option<crate::Ctx> {
+    CURRENT.with(std::cell::Cell::get)
+}
+
+/// The panic hook notes where the calling thread's task panicked; the engine puts it in the
+/// task's record.
+pub(crate) fn note_panic_location(location: String) {
+    LOCATION.with(|l| *l.borrow_mut() = Some(location));
 }
 
 impl From<PoolError> for crate::Error {
@@ -57,8 +80,50 @@ pub fn pool(threads: usize) -> Result<ThreadPool, PoolError> {
     ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(|k| format!("{WORKER_PREFIX}{k}"))
+        .spawn_handler(|thread| {
+            let mut builder = std::thread::Builder::new();
+            if let Some(name) = thread.name() {
+                builder = builder.name(name.to_string());
+            }
+            if let Some(size) = thread.stack_size() {
+                builder = builder.stack_size(size);
+            }
+            let handle = builder.spawn(|| thread.run())?;
+            POOL_THREADS
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(handle);
+            Ok(())
+        })
         .build()
         .map_err(|source| PoolError { threads, source })
+}
+
+/// The threads of every pool [`pool`] built, to be joined once their pool is gone.
+static POOL_THREADS: Mutex<Vec<std::thread::JoinHandle<()>>> = Mutex::new(Vec::new());
+
+/// Waits, up to `limit`, for the threads of the pools that were dropped to end, and joins them.
+/// [`World::run`](crate::World::run) calls it before MPI is finalised, so that no thread of
+/// spmdkit's is still ending (freeing its stack, running thread-local destructors) while MPI
+/// tears down. A pool that is still alive keeps its threads (they are not waited for).
+pub(crate) fn join_ended_pools(limit: Duration) {
+    let until = Instant::now() + limit;
+    let mut threads = std::mem::take(&mut *POOL_THREADS.lock().unwrap_or_else(|e| e.into_inner()));
+    loop {
+        let (ended, running): (Vec<_>, Vec<_>) = threads.into_iter().partition(|h| h.is_finished());
+        for h in ended {
+            let _ = h.join();
+        }
+        threads = running;
+        if threads.is_empty() || Instant::now() >= until {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    POOL_THREADS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .extend(threads);
 }
 
 /// What happened to one task.
@@ -86,9 +151,16 @@ fn run_one<T, R>(
 ) -> Outcome<R> {
     let start_s = epoch.elapsed().as_secs_f64();
     IN_TASK.with(|t| t.set(true));
-    let result = panic::catch_unwind(AssertUnwindSafe(|| work(task, thread)))
-        .map_err(|payload| panic_message(payload.as_ref()));
+    LOCATION.with(|l| l.borrow_mut().take());
+    let result = panic::catch_unwind(AssertUnwindSafe(|| work(task, thread))).map_err(|payload| {
+        let why = panic_message(payload.as_ref());
+        match LOCATION.with(|l| l.borrow_mut().take()) {
+            Some(at) => format!("panicked at {at}: {why}"),
+            None => why,
+        }
+    });
     IN_TASK.with(|t| t.set(false));
+    CURRENT.with(|c| c.set(None));
     let end_s = epoch.elapsed().as_secs_f64();
     Outcome {
         index,

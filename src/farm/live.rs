@@ -209,14 +209,12 @@ where
                 epoch,
                 done,
                 |&id, slot| {
-                    work(
-                        Ctx {
-                            id,
-                            rank: 0,
-                            thread: slot,
-                        },
-                        &tasks[id],
-                    )
+                    let ctx = Ctx {
+                        id,
+                        rank: 0,
+                        thread: slot,
+                    };
+                    lanes::as_task(ctx, || work(ctx, &tasks[id]))
                 },
                 |id, o| keep(record(id, 0, o)),
             )
@@ -329,14 +327,12 @@ fn ask<C, T, R, F>(
                 epoch,
                 done,
                 |t: &(usize, T), slot| {
-                    work(
-                        Ctx {
-                            id: t.0,
-                            rank,
-                            thread: slot,
-                        },
-                        &t.1,
-                    )
+                    let ctx = Ctx {
+                        id: t.0,
+                        rank,
+                        thread: slot,
+                    };
+                    lanes::as_task(ctx, || work(ctx, &t.1))
                 },
                 |t, o| {
                     outbox

@@ -406,7 +406,10 @@ impl Running<'_> {
                     |t| t.1,
                     self.epoch,
                     &self.done,
-                    |t, thread| work(self.ctx(t.0, thread), &t.2),
+                    |t, thread| {
+                        let ctx = self.ctx(t.0, thread);
+                        lanes::as_task(ctx, || work(ctx, &t.2))
+                    },
                 )
             });
             if comm.rank() == 0 {
@@ -470,7 +473,8 @@ impl Running<'_> {
         let pulled = std::thread::scope(|s| {
             let workers = s.spawn(|| {
                 lanes::run_pulled(self.pool, next, self.epoch, &self.done, |&id, thread| {
-                    work(self.ctx(id, thread), &tasks[id])
+                    let ctx = self.ctx(id, thread);
+                    lanes::as_task(ctx, || work(ctx, &tasks[id]))
                 })
             });
             self.follow(
@@ -507,7 +511,8 @@ impl Running<'_> {
             let workers = s.spawn(|| {
                 let next = || feed.pop().into_iter().collect();
                 lanes::run_pulled(self.pool, next, self.epoch, &self.done, |t, thread| {
-                    work(self.ctx(t.0, thread), &t.1)
+                    let ctx = self.ctx(t.0, thread);
+                    lanes::as_task(ctx, || work(ctx, &t.1))
                 })
             });
             loop {

@@ -285,6 +285,32 @@ impl Render for RunReport {
         if !self.not_started.is_empty() {
             let _ = writeln!(s, "  not started: tasks {}", list(&self.not_started));
         }
+        let whole = &self.journal_summary;
+        let _ = writeln!(
+            s,
+            "  journal: {} ok, {} failed{}, {} not done{}",
+            whole.ok,
+            whole.failed.len(),
+            if whole.failed.is_empty() {
+                String::new()
+            } else {
+                format!(" (tasks {})", list(&whole.failed))
+            },
+            whole.not_done.len(),
+            if whole.not_done.is_empty() {
+                String::new()
+            } else {
+                format!(" (tasks {})", list(&whole.not_done))
+            }
+        );
+        if !whole.failed_before.is_empty() {
+            let _ = writeln!(
+                s,
+                "  failed before this start and not run again: tasks {} (--resume --retry-failed \
+                 reruns them)",
+                list(&whole.failed_before)
+            );
+        }
         if !self.failed.is_empty() {
             let _ = writeln!(s, "  failed:");
             for f in self.failed.iter().take(HUMAN_TASK_ROWS) {
@@ -331,13 +357,7 @@ impl Render for RunReport {
 }
 
 /// Up to 20 ids, then how many more.
-fn list(ids: &[u64]) -> String {
-    let shown: Vec<String> = ids.iter().take(20).map(u64::to_string).collect();
-    match ids.len() {
-        n if n > 20 => format!("{} and {} more", shown.join(", "), n - 20),
-        _ => shown.join(", "),
-    }
-}
+use crate::jobs::text::ids as list;
 
 fn plural(n: usize) -> &'static str {
     if n == 1 {

@@ -5,6 +5,7 @@
 //! | `panic-task=<id>` | sleep task `<id>` panics (matrix: the rank computing pair `<id>` panics) |
 //! | `abort-rank=<r>[@<seconds>]` | rank `<r>`'s process aborts (SIGABRT), when the work starts or that many seconds later |
 //! | `exit-rank=<r>` | rank `<r>` exits with code 3 when the work starts, without telling MPI |
+//! | `crash-rank=<r>` | rank `<r>` calls through a null function pointer when the work starts (SIGSEGV) |
 //! | `io-error` | writing the output file fails part-way |
 //! | `no-hard-links` | the output file is published as on a filesystem without hard links |
 //!
@@ -30,6 +31,8 @@ pub enum Fault {
     },
     /// This rank exits with code 3 without finalising MPI.
     ExitRank(usize),
+    /// This rank calls through a null function pointer: it dies of SIGSEGV.
+    CrashRank(usize),
     /// Writing the output file fails part-way.
     IoError,
     /// The output file is published as on a filesystem without hard links.
@@ -40,7 +43,7 @@ pub enum Fault {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "--inject-fault '{0}' is not a fault (expected panic-task=<id>, abort-rank=<rank>[@<seconds>], \
-     exit-rank=<rank>, io-error or no-hard-links)"
+     exit-rank=<rank>, crash-rank=<rank>, io-error or no-hard-links)"
 )]
 pub struct BadFault(pub String);
 
@@ -54,6 +57,7 @@ impl FromStr for Fault {
             None if s == "no-hard-links" => Ok(Fault::NoHardLinks),
             Some(("panic-task", v)) => Ok(Fault::PanicTask(number(v)?)),
             Some(("exit-rank", v)) => Ok(Fault::ExitRank(number(v)?)),
+            Some(("crash-rank", v)) => Ok(Fault::CrashRank(number(v)?)),
             Some(("abort-rank", v)) => {
                 let (rank, after) = match v.split_once('@') {
                     Some((r, t)) => {
@@ -82,6 +86,7 @@ impl fmt::Display for Fault {
                 after: Some(t),
             } => write!(f, "abort-rank={rank}@{t}"),
             Fault::ExitRank(rank) => write!(f, "exit-rank={rank}"),
+            Fault::CrashRank(rank) => write!(f, "crash-rank={rank}"),
             Fault::IoError => f.write_str("io-error"),
             Fault::NoHardLinks => f.write_str("no-hard-links"),
         }
@@ -119,7 +124,9 @@ impl Faults {
                 Fault::PanicTask(id) => tasks
                     .filter(|&n| id >= n)
                     .map(|n| format!("the tasks are numbered from 0 to {}", n.saturating_sub(1))),
-                Fault::AbortRank { rank, .. } | Fault::ExitRank(rank) if rank >= ranks => {
+                Fault::AbortRank { rank, .. } | Fault::ExitRank(rank) | Fault::CrashRank(rank)
+                    if rank >= ranks =>
+                {
                     Some(format!("the ranks are numbered from 0 to {}", ranks - 1))
                 }
                 Fault::IoError | Fault::NoHardLinks if !output => {
@@ -142,6 +149,10 @@ impl Faults {
                 Fault::ExitRank(r) if r == rank => {
                     crate::say(&format!("spmdkit: rank {rank}: injected fault: exiting with code 3 without finalising MPI"));
                     std::process::exit(3);
+                }
+                Fault::CrashRank(r) if r == rank => {
+                    crate::say(&format!("spmdkit: rank {rank}: injected fault: calling through a null function pointer"));
+                    crate::crash::call_null();
                 }
                 Fault::AbortRank { rank: r, after } if r == rank => {
                     let delay = after.unwrap_or(0.0);
@@ -174,6 +185,7 @@ mod tests {
             "abort-rank=1",
             "abort-rank=2@0.5",
             "exit-rank=0",
+            "crash-rank=1",
             "io-error",
             "no-hard-links",
         ] {

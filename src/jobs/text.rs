@@ -17,6 +17,15 @@ pub const MAX_INPUT_BYTES: u64 = 1 << 30;
 /// Characters of a bad value shown in a message.
 const QUOTED_CHARS: usize = 60;
 
+/// Task ids for a message: `1, 5, 9`, the first 20 and how many more.
+pub(crate) fn ids(ids: &[u64]) -> String {
+    let shown: Vec<String> = ids.iter().take(20).map(u64::to_string).collect();
+    match ids.len() {
+        n if n > 20 => format!("{} and {} more", shown.join(", "), n - 20),
+        _ => shown.join(", "),
+    }
+}
+
 /// At most 60 characters of `text`, control and invisible characters shown as escapes, and `…`
 /// when cut.
 pub(crate) fn quote(text: &str) -> String {

@@ -33,7 +33,7 @@ pub struct LargePages;
 /// 0: not looked up yet, 1: advise, 2: do not.
 static ENABLED: AtomicU8 = AtomicU8::new(0);
 
-fn enabled() -> bool {
+pub(crate) fn enabled() -> bool {
     match ENABLED.load(Ordering::Relaxed) {
         1 => true,
         2 => false,

@@ -26,6 +26,10 @@ pub fn warm_up(len: usize, count: usize) {
     if warm.is_some() || len == 0 || count == 0 {
         return;
     }
+    // The thread must not read the environment while MPI starts beside it (MPI_Init sets
+    // variables; a getenv racing a setenv may read a freed array): the allocator's one lookup
+    // (SPMDKIT_HUGE_PAGES) is made here, on the calling thread, and remembered.
+    super::pages::enabled();
     let making = std::thread::Builder::new()
         .name("spmdkit-warm".into())
         .spawn(move || {

@@ -8,12 +8,11 @@
 //! child subreaper, and killed at the end of the run.
 
 use super::journal::{EndKind, Finished};
+use super::spawn::{self, BaseEnv, Spawn};
 use super::STOP_SIGNALS;
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -46,6 +45,7 @@ pub(super) struct Watchdog {
     state: Mutex<WatchState>,
     wake: Condvar,
     grace: Duration,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Watchdog {
@@ -55,12 +55,14 @@ impl Watchdog {
             state: Mutex::new(WatchState::default()),
             wake: Condvar::new(),
             grace,
+            thread: Mutex::new(None),
         });
         let d = Arc::clone(&dog);
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("spmdkit-watchdog".into())
             .spawn(move || d.watch())
             .expect("start the watchdog thread");
+        *dog.thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(thread);
         dog
     }
 
@@ -138,10 +140,13 @@ impl Watchdog {
         self.lock().cancelled
     }
 
-    /// Stops the watchdog's thread.
+    /// Stops the watchdog's thread and waits for it to end.
     pub(super) fn close(&self) {
         self.lock().closing = true;
         self.wake.notify_all();
+        if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = t.join();
+        }
     }
 }
 
@@ -204,28 +209,34 @@ pub const REAPER_VAR: &str = "SPMDKIT_RUN_REAPER";
 /// rank dies, however it dies (kill -9, a node's processes killed, the launcher killed): the rank
 /// tells it each group it starts and ends through a pipe; when the pipe closes without a
 /// goodbye, it kills every group left. It runs in a process group of its own, so the signals a
-/// launcher sends to the rank's group do not reach it.
+/// launcher sends to the rank's group do not reach it, and, like the commands, it holds none of
+/// the rank's descriptors and none of the launcher's variables (see [`spawn`]).
 pub(super) struct Reaper {
-    pipe: Mutex<Option<std::process::ChildStdin>>,
-    child: Mutex<Option<std::process::Child>>,
+    pipe: Mutex<Option<std::fs::File>>,
+    pid: Mutex<Option<libc::pid_t>>,
 }
 
 impl Reaper {
-    /// Starts the guardian (this same executable, with [`REAPER_VAR`] set). `None` if it cannot
-    /// start: the run goes on without it.
-    pub(super) fn start() -> Reaper {
-        let spawned = std::env::current_exe().and_then(|exe| {
-            Command::new(exe)
-                .env(REAPER_VAR, "1")
-                .stdin(Stdio::piped())
-                .stdout(Stdio::null())
-                .process_group(0)
-                .spawn()
+    /// Starts the guardian (this same executable, with [`REAPER_VAR`] set to `rank`). Without
+    /// one (it cannot start) the run goes on, with a warning.
+    pub(super) fn start(rank: usize, env: &BaseEnv) -> Reaper {
+        let started = std::env::current_exe().and_then(|exe| {
+            let (read, write) = spawn::pipe()?;
+            let null = spawn::dev_null()?;
+            let pid = spawn::spawn(&Spawn {
+                program: &exe,
+                args: &[],
+                env,
+                set: &[(REAPER_VAR, rank.to_string())],
+                cwd: None,
+                stdio: [spawn::fd(&read), spawn::fd(&null), 2],
+            })?;
+            Ok((write, pid))
         });
-        match spawned {
-            Ok(mut child) => Reaper {
-                pipe: Mutex::new(child.stdin.take()),
-                child: Mutex::new(Some(child)),
+        match started {
+            Ok((pipe, pid)) => Reaper {
+                pipe: Mutex::new(Some(pipe)),
+                pid: Mutex::new(Some(pid)),
             },
             Err(e) => {
                 crate::say(&format!(
@@ -234,7 +245,7 @@ impl Reaper {
                 ));
                 Reaper {
                     pipe: Mutex::new(None),
-                    child: Mutex::new(None),
+                    pid: Mutex::new(None),
                 }
             }
         }
@@ -245,8 +256,16 @@ impl Reaper {
     pub(super) fn disabled() -> Reaper {
         Reaper {
             pipe: Mutex::new(None),
-            child: Mutex::new(None),
+            pid: Mutex::new(None),
         }
+    }
+
+    /// The guardian's pid, if it runs.
+    pub(super) fn pid(&self) -> Option<u32> {
+        self.pid
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map(|p| p as u32)
     }
 
     fn tell(&self, line: String) {
@@ -268,8 +287,19 @@ impl Reaper {
     pub(super) fn close(&self) {
         self.tell("bye\n".into());
         self.pipe.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(mut child) = self.child.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = child.wait();
+        if let Some(pid) = self.pid.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            wait_for(pid);
+        }
+    }
+}
+
+/// Waits for child `pid` to end (retrying when a signal interrupts the wait).
+fn wait_for(pid: libc::pid_t) {
+    loop {
+        // SAFETY: pid is a child of ours, waited for only here; a null status is allowed.
+        let rc = unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+        if rc != -1 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return;
         }
     }
 }
@@ -332,6 +362,8 @@ pub(super) struct Spec<'a> {
     pub(super) env: Vec<(&'static str, String)>,
     /// `--timeout`.
     pub(super) timeout: Option<Duration>,
+    /// The environment the command starts from (the rank's, less the launcher's variables).
+    pub(super) base_env: &'a BaseEnv,
 }
 
 fn tail(path: &Path) -> (u64, String) {
@@ -406,6 +438,7 @@ pub(super) fn run(
         stderr_bytes: why.len() as u64,
         stdout_tail: String::new(),
         stderr_tail: why,
+        pid: None,
     };
     let files =
         std::fs::File::create(&out_tmp).and_then(|o| Ok((o, std::fs::File::create(&err_tmp)?)));
@@ -426,22 +459,24 @@ pub(super) fn run(
         f.exit_code = None;
         return f;
     }
-    let mut cmd = Command::new("/bin/sh");
-    cmd.arg("-c")
-        .arg(spec.command)
-        .current_dir(spec.cwd)
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .process_group(0);
-    for (k, v) in &spec.env {
-        cmd.env(k, v);
-    }
-    let child = match cmd.spawn() {
-        Ok(c) => c,
+    let null = match spawn::dev_null() {
+        Ok(n) => n,
+        Err(e) => return failed(format!("spmdkit: cannot open /dev/null: {e}")),
+    };
+    let set: Vec<(&str, String)> = spec.env.iter().map(|(k, v)| (*k, v.clone())).collect();
+    let spawned = spawn::spawn(&Spawn {
+        program: Path::new("/bin/sh"),
+        args: &["-c", spec.command],
+        env: spec.base_env,
+        set: &set,
+        cwd: Some(spec.cwd),
+        stdio: [spawn::fd(&null), spawn::fd(&out), spawn::fd(&err)],
+    });
+    drop((null, out, err));
+    let pid = match spawned {
+        Ok(pid) => pid,
         Err(e) => return failed(format!("spmdkit: cannot start /bin/sh: {e}")),
     };
-    let pid = child.id() as i32;
     reaper.watch(pid);
     dog.add(pid, spec.timeout);
     let mut status = 0;
@@ -460,7 +495,6 @@ pub(super) fn run(
     signal_group(pid, libc::SIGKILL);
     reaper.forget(pid);
     let ended_by_us = dog.remove(pid);
-    drop(child);
     let (stdout_bytes, stdout_tail) = tail(&out_tmp);
     let (stderr_bytes, stderr_tail) = tail(&err_tmp);
     match &capture.keep_in {
@@ -508,6 +542,7 @@ pub(super) fn run(
         stderr_bytes,
         stdout_tail,
         stderr_tail,
+        pid: Some(pid as u32),
     }
 }
 
@@ -522,6 +557,7 @@ mod tests {
     }
 
     fn spec<'a>(command: &'a str, cwd: &'a Path, timeout: Option<Duration>) -> Spec<'a> {
+        static BASE: std::sync::OnceLock<BaseEnv> = std::sync::OnceLock::new();
         Spec {
             command,
             task: 7,
@@ -529,6 +565,7 @@ mod tests {
             cwd,
             env: vec![("SPMDKIT_TASK_ID", "7".into())],
             timeout,
+            base_env: BASE.get_or_init(BaseEnv::of_this_process),
         }
     }
 

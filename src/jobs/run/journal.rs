@@ -71,6 +71,23 @@ pub struct RunRecord {
     pub slots: Vec<usize>,
     /// Every command: (id, line, command).
     pub commands: Vec<(u64, usize, String)>,
+    /// The processes of this run, one per rank: to match a crash (`dmesg` names them all
+    /// `spmdkit`) with the process that had it. Absent in journals of spmdkit before 0.1.1.
+    #[serde(default)]
+    pub processes: Vec<Process>,
+}
+
+/// One rank of a run and the guardian of its commands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Process {
+    /// The rank.
+    pub rank: usize,
+    /// Its host.
+    pub host: String,
+    /// Its pid.
+    pub pid: u32,
+    /// The pid of its guardian, if one runs.
+    pub guardian_pid: Option<u32>,
 }
 
 /// A task is about to start.
@@ -123,6 +140,9 @@ pub struct Finished {
     pub stdout_tail: String,
     /// The last bytes of its stderr.
     pub stderr_tail: String,
+    /// The pid of its shell (`/bin/sh -c`), when it started (absent before 0.1.1).
+    #[serde(default)]
+    pub pid: Option<u32>,
 }
 
 /// One line of the journal.
@@ -299,8 +319,17 @@ pub struct TaskState {
     pub ok: bool,
     /// Attempts that started and have no end on record: they may have run, partly or wholly.
     pub unfinished: Vec<u32>,
+
     /// Wall time of the last `ok` attempt.
     pub ok_wall_s: Option<f64>,
+}
+
+impl TaskState {
+    /// Whether its latest attempt started and has no end on record (the start that finds it
+    /// runs it again; later starts then see that attempt's end).
+    pub fn latest_unfinished(&self) -> bool {
+        self.unfinished.contains(&self.attempts)
+    }
 }
 
 /// The state of every command the journal knows, keyed by its text and occurrence (the n-th
@@ -390,6 +419,7 @@ mod tests {
             source: "test".into(),
             resumed: false,
             slots: vec![1],
+            processes: Vec::new(),
             commands: commands
                 .iter()
                 .enumerate()
@@ -426,6 +456,7 @@ mod tests {
             stderr_bytes: 0,
             stdout_tail: String::new(),
             stderr_tail: String::new(),
+            pid: None,
         })
     }
 

@@ -10,6 +10,7 @@
 mod exec;
 pub mod input;
 pub mod journal;
+mod spawn;
 
 pub use exec::{reaper_main, REAPER_VAR};
 
@@ -18,7 +19,7 @@ use crate::comm::{host_name, Comm};
 use crate::farm::{self, run_live, Control, ProgressMode, Record};
 use crate::{agree, Error, Kind};
 use input::Task;
-use journal::{EndKind, Entry, Finished, RunRecord, Started};
+use journal::{EndKind, Entry, Finished, Process, RunRecord, Started};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -167,6 +168,8 @@ pub struct RunReport {
     pub per_rank: Vec<RunLoad>,
     /// Every attempt run now, in the order they ended.
     pub records: Vec<Finished>,
+    /// Where every task stands in the journal as a whole, this start and the earlier ones.
+    pub journal_summary: JournalSummary,
     /// Why the journal could not be written or synced, if it could not (the run then stopped,
     /// and the journal may not hold everything that happened).
     pub journal_error: Option<String>,
@@ -236,6 +239,8 @@ struct Plan {
     todo: Vec<(Task, u32)>,
     costs: HashMap<u64, f64>,
     skipped: usize,
+    /// How each skipped task ended before this start (`ok`, or a failure not run again).
+    before: HashMap<u64, EndKind>,
     possibly_run_partly: Vec<u64>,
     cwd: String,
 }
@@ -256,6 +261,7 @@ fn plan(params: &RunParams) -> Result<Plan, Error> {
     let keys = journal::keys(&params.tasks);
     let mut todo = Vec::new();
     let mut skipped = 0;
+    let mut before = HashMap::new();
     let mut possibly_run_partly = Vec::new();
     if params.resume {
         let entries = journal::read(&params.journal)?;
@@ -307,15 +313,23 @@ fn plan(params: &RunParams) -> Result<Plan, Error> {
                 todo.push((task.clone(), 1));
                 continue;
             };
-            if !state.unfinished.is_empty() {
+            // Only the latest attempt counts: an earlier one without an end was run again by the
+            // start that found it, and named by it.
+            if state.latest_unfinished() {
                 possibly_run_partly.push(task.id);
             }
+            let last = if state.ok {
+                Some(EndKind::Ok)
+            } else {
+                state.last
+            };
             let done = state.ok
                 || (!params.retry_failed
-                    && state.unfinished.is_empty()
-                    && state.last.is_some_and(|k| k != EndKind::Interrupted));
-            if done {
+                    && !state.latest_unfinished()
+                    && last.is_some_and(|k| k != EndKind::Interrupted));
+            if let (true, Some(kind)) = (done, last) {
                 skipped += 1;
+                before.insert(task.id, kind);
             } else {
                 todo.push((task.clone(), state.attempts + 1));
             }
@@ -356,6 +370,7 @@ fn plan(params: &RunParams) -> Result<Plan, Error> {
         todo,
         costs,
         skipped,
+        before,
         possibly_run_partly,
         cwd,
     })
@@ -486,6 +501,7 @@ impl Control<Finished> for RunControl<'_> {
                     stderr_bytes: 0,
                     stdout_tail: String::new(),
                     stderr_tail: format!("spmdkit failed to run it: {panic}"),
+                    pid: None,
                 }
             }
         };
@@ -555,7 +571,8 @@ pub fn run<C: Comm + ?Sized>(comm: &C, params: &RunParams) -> Result<Option<RunR
     let pool = agree(comm, farm::pool(params.slots))?;
     catch_stop_signals();
     exec::become_subreaper();
-    let reaper = exec::Reaper::start();
+    let base_env = spawn::BaseEnv::of_this_process();
+    let reaper = exec::Reaper::start(comm.rank(), &base_env);
     let scratch = std::env::temp_dir().join(format!(
         "spmdkit-run-{}-{}",
         std::process::id(),
@@ -565,9 +582,22 @@ pub fn run<C: Comm + ?Sized>(comm: &C, params: &RunParams) -> Result<Option<RunR
         .map_err(|e| Error::failed(format!("cannot create '{}': {e}", scratch.display())));
     agree(comm, made)?;
     // One gather of what each rank is, one broadcast of what rank 0 decided.
-    let ranks = collective::gather(comm, 0, &(host_name(), params.slots));
-    let (hosts, slots): (Option<Vec<String>>, Option<Vec<usize>>) =
-        ranks.map(|r| r.into_iter().unzip()).unzip();
+    let me = (host_name(), params.slots, std::process::id(), reaper.pid());
+    let ranks = collective::gather(comm, 0, &me);
+    let processes: Vec<Process> = ranks
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(rank, (host, _, pid, guardian_pid))| Process {
+            rank,
+            host: host.clone(),
+            pid: *pid,
+            guardian_pid: *guardian_pid,
+        })
+        .collect();
+    let (hosts, slots): (Option<Vec<String>>, Option<Vec<usize>>) = ranks
+        .map(|r| r.into_iter().map(|(h, s, ..)| (h, s)).unzip())
+        .unzip();
     let shared = plan.as_ref().map(|p| (p.cwd.clone(), params.tasks.len()));
     let (cwd, ntasks): (String, usize) = collective::broadcast(comm, 0, shared.as_ref());
     let dog = exec::Watchdog::start(params.kill_grace);
@@ -603,6 +633,7 @@ pub fn run<C: Comm + ?Sized>(comm: &C, params: &RunParams) -> Result<Option<RunR
             source: params.source.clone(),
             resumed: params.resume,
             slots: slots.clone().unwrap_or_default(),
+            processes: processes.clone(),
             commands: params
                 .tasks
                 .iter()
@@ -619,7 +650,7 @@ pub fn run<C: Comm + ?Sized>(comm: &C, params: &RunParams) -> Result<Option<RunR
                 cost: p.costs.get(&t.id).copied(),
             })
             .collect();
-        (state, p.skipped, p.possibly_run_partly)
+        (state, p.skipped, p.before, p.possibly_run_partly)
     });
     let control = RunControl {
         root: root_state.as_ref().map(|(s, ..)| s),
@@ -673,6 +704,7 @@ pub fn run<C: Comm + ?Sized>(comm: &C, params: &RunParams) -> Result<Option<RunR
                 cwd: &cwd_path,
                 env,
                 timeout: params.timeout,
+                base_env: &base_env,
             };
             exec::run(&spec, &capture, &dog, &reaper, rank, ctx.thread)
         });
@@ -714,7 +746,7 @@ pub fn run<C: Comm + ?Sized>(comm: &C, params: &RunParams) -> Result<Option<RunR
             comm.rank()
         ));
     }
-    let Some((state, skipped, possibly_run_partly)) = root_state else {
+    let Some((state, skipped, before, possibly_run_partly)) = root_state else {
         return Ok(None);
     };
     let facts = Facts {
@@ -723,6 +755,7 @@ pub fn run<C: Comm + ?Sized>(comm: &C, params: &RunParams) -> Result<Option<RunR
         hosts: &hosts,
         wall_s: started_at.elapsed().as_secs_f64(),
         skipped,
+        before,
         possibly_run_partly,
         not_started,
         commands: &commands,
@@ -737,6 +770,7 @@ struct Facts<'a> {
     hosts: &'a [String],
     wall_s: f64,
     skipped: usize,
+    before: HashMap<u64, EndKind>,
     possibly_run_partly: Vec<u64>,
     not_started: Vec<u64>,
     commands: &'a HashMap<u64, String>,
@@ -750,6 +784,7 @@ fn report(state: Root<'_>, params: &RunParams, facts: Facts<'_>) -> RunReport {
         hosts,
         wall_s,
         skipped,
+        before,
         possibly_run_partly,
         mut not_started,
         commands,
@@ -853,6 +888,7 @@ fn report(state: Root<'_>, params: &RunParams, facts: Facts<'_>) -> RunReport {
     if let Some(f) = &failure {
         crate::say(&format!("spmdkit run: error: {f}"));
     }
+    let journal_summary = JournalSummary::of(&params.tasks, &before, &last);
     RunReport {
         command: "run",
         ranks,
@@ -874,39 +910,111 @@ fn report(state: Root<'_>, params: &RunParams, facts: Facts<'_>) -> RunReport {
             0.0
         },
         per_rank,
+        journal_summary,
         records,
         journal_error: failure,
         version: env!("CARGO_PKG_VERSION").to_string(),
     }
 }
 
+/// Where every task of the list stands in the journal after this start: the latest record of
+/// each, whether it was written now or by an earlier start.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct JournalSummary {
+    /// Tasks in the list.
+    pub tasks: usize,
+    /// Tasks whose latest record is `ok`.
+    pub ok: usize,
+    /// Tasks whose latest record is a failure (exit, signal, timeout), in id order.
+    pub failed: Vec<u64>,
+    /// Of `failed`, those that failed in an earlier start and were not run in this one (a
+    /// resume without `--retry-failed`).
+    pub failed_before: Vec<u64>,
+    /// Tasks not done: never run, not started, or interrupted (a resume runs them).
+    pub not_done: Vec<u64>,
+}
+
+impl JournalSummary {
+    /// From the list, how the skipped tasks ended `before`, and the `last` attempt of each task
+    /// that ran now.
+    fn of(tasks: &[Task], before: &HashMap<u64, EndKind>, last: &HashMap<u64, &Finished>) -> Self {
+        let mut summary = JournalSummary {
+            tasks: tasks.len(),
+            ..JournalSummary::default()
+        };
+        for task in tasks {
+            let (kind, earlier) = match (last.get(&task.id), before.get(&task.id)) {
+                (Some(f), _) => (Some(f.kind), false),
+                (None, Some(&kind)) => (Some(kind), true),
+                (None, None) => (None, false),
+            };
+            match kind {
+                Some(EndKind::Ok) => summary.ok += 1,
+                None | Some(EndKind::Interrupted) => summary.not_done.push(task.id),
+                Some(_) => {
+                    summary.failed.push(task.id);
+                    if earlier {
+                        summary.failed_before.push(task.id);
+                    }
+                }
+            }
+        }
+        summary
+    }
+}
+
 impl RunReport {
-    /// The error to exit with, if any: failed when the journal failed; interrupted (resumable)
-    /// when the run stopped before every task ended; failed when some task failed.
+    /// The error to exit with, if any, from the journal as a whole (not only this start's
+    /// attempts): failed when the journal failed; interrupted (resumable, 75) while some task is
+    /// not done; failed (1) while the latest record of some task is a failure, also one from an
+    /// earlier start that this one did not run again; success only when every task's latest
+    /// record is `ok`.
     pub fn outcome(&self) -> Result<(), Error> {
         if let Some(e) = &self.journal_error {
             return Err(Error::failed(format!(
                 "the journal failed ({e}); what ran after that is not on record"
             )));
         }
-        let interrupted = self.not_started.len() + self.interrupted.len();
-        if interrupted > 0 {
+        let summary = &self.journal_summary;
+        let failures = match summary.failed.len() {
+            0 => String::new(),
+            n => format!(
+                "; {n} task(s) failed (tasks {})",
+                crate::jobs::text::ids(&summary.failed)
+            ),
+        };
+        if !summary.not_done.is_empty() {
+            let why = match &self.stopped {
+                Some(why) => format!("stopped ({why})"),
+                None => "ended".to_string(),
+            };
             return Err(Error::new(
                 Kind::Interrupted,
                 format!(
-                    "stopped ({}) with {interrupted} task(s) not done; resume with --resume {}",
-                    self.stopped.as_deref().unwrap_or("?"),
+                    "{why} with {} task(s) not done{failures}; resume with --resume {}",
+                    summary.not_done.len(),
                     self.journal
                 ),
             ));
         }
-        match self.failed.len() {
-            0 => Ok(()),
-            n => Err(Error::failed(format!(
-                "{n} of {} task(s) failed (see the report and the journal)",
-                self.tasks
-            ))),
+        if summary.failed.is_empty() {
+            return Ok(());
         }
+        let rerun = if summary.failed_before.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {} of them failed in an earlier start and were not run again (--resume \
+                 --retry-failed reruns them)",
+                summary.failed_before.len()
+            )
+        };
+        Err(Error::failed(format!(
+            "{} of {} task(s) failed (tasks {}){rerun}; see the report and the journal",
+            summary.failed.len(),
+            self.tasks,
+            crate::jobs::text::ids(&summary.failed)
+        )))
     }
 }
 
