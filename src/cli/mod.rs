@@ -124,10 +124,12 @@ pub enum Command {
     /// rows of --params. Rank 0 hands a command to each slot as it becomes free and records its
     /// start in the journal before it can start, and its end (exit code or signal, times, CPU,
     /// memory, the last 4 KiB of stdout and stderr) when it ends. --resume JOURNAL runs what is
-    /// left, naming the tasks that may have run partly. SIGTERM, SIGINT, SIGUSR1 or the deadline
-    /// stop the run: nothing more starts, running commands get --grace seconds, and spmdkit
-    /// exits with 75 (resumable). Exit codes: 0 every task ok, 1 some failed, 2 bad input (nothing
-    /// ran), 75 interrupted.
+    /// left, naming the tasks that may have run partly. SIGUSR1, --stop-file or the deadline
+    /// drain the run: nothing more starts, running commands get --grace seconds; SIGTERM, SIGINT
+    /// and SIGHUP end it: running commands are ended at once. Either way the journal records
+    /// every end and spmdkit exits with 75 (resumable). Exit codes, for the journal as a whole:
+    /// 0 every task's latest record ok, 1 some task's latest record a failure (also one from an
+    /// earlier start), 2 bad input (nothing ran), 75 some task not done.
     Run(FarmArgs),
     /// Describe the job: MPI library, ranks, the host and threads of each rank, HDF5 version.
     Info(InfoArgs),

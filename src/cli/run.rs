@@ -84,8 +84,9 @@ pub struct FarmArgs {
     /// commands too, so a warning meant for the farm is better passed on this way.
     #[arg(long, value_name = "FILE")]
     pub stop_file: Option<PathBuf>,
-    /// After a stop (SIGTERM, SIGINT, SIGUSR1, --stop-file, the deadline), seconds that running commands may
-    /// go on before they are ended and recorded as `interrupted`.
+    /// After a drain (SIGUSR1, --stop-file, the deadline), seconds that running commands may go
+    /// on before they are ended and recorded as `interrupted`. SIGTERM, SIGINT and SIGHUP end
+    /// them at once (launchers kill the ranks soon after forwarding those).
     #[arg(
         long,
         value_name = "SECONDS",

@@ -3,9 +3,10 @@
 //! Rank 0 reads the commands ([`input`]), opens the journal ([`journal`]) and, on a resume,
 //! works out from it what is left; every rank runs commands on its slots (`exec`) as rank 0
 //! hands them out, one per idle slot, writing `started` before a command can start and
-//! `finished` as soon as it is known. A stop (SIGTERM, SIGINT, SIGUSR1, the deadline) hands out
-//! nothing more, waits up to the grace for running commands, then ends them; the run exits
-//! with [`Kind::Interrupted`](crate::Kind) and the journal says what to resume.
+//! `finished` as soon as it is known. A stop hands out nothing more: a drain (SIGUSR1, the
+//! stop file, the deadline) waits up to the grace for running commands, then ends them; an end
+//! (SIGTERM, SIGINT, SIGHUP) ends them at once. The run exits with
+//! [`Kind::Interrupted`](crate::Kind) and the journal says what to resume.
 
 mod exec;
 pub mod input;
@@ -185,8 +186,9 @@ fn stop_file_present(file: &std::path::Path) -> bool {
     std::fs::symlink_metadata(file).is_ok()
 }
 
-/// The signals that stop a run (noted on every rank, acted on by rank 0).
-const STOP_SIGNALS: [i32; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGUSR1];
+/// The signals that stop a run (noted on every rank, acted on by rank 0): SIGUSR1 drains it,
+/// the others end it now (see `Root::stop_reason`).
+const STOP_SIGNALS: [i32; 4] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGUSR1];
 
 /// The signal that asked this process to stop (0: none).
 static SIGNALLED: AtomicI32 = AtomicI32::new(0);
@@ -203,7 +205,8 @@ extern "C" fn note_signal(signal: libc::c_int) {
     SIGNALLED.store(signal, Ordering::SeqCst);
 }
 
-/// Every rank notes SIGTERM, SIGINT and SIGUSR1 instead of dying of them; rank 0 acts on them.
+/// Every rank notes SIGTERM, SIGINT, SIGHUP and SIGUSR1 instead of dying of them; rank 0 acts
+/// on them.
 fn catch_stop_signals() {
     for signal in STOP_SIGNALS {
         // SAFETY: the handler only stores to an atomic, which is async-signal-safe; the
@@ -223,6 +226,7 @@ fn signal_name(signal: i32) -> &'static str {
         libc::SIGTERM => "SIGTERM",
         libc::SIGINT => "SIGINT",
         libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGHUP => "SIGHUP",
         _ => "a signal",
     }
 }
@@ -386,7 +390,8 @@ struct Root<'a> {
     stop_file: Option<&'a std::path::Path>,
     stop_checked: Mutex<Option<Instant>>,
     grace: Duration,
-    stop_since: Mutex<Option<(Instant, String)>>,
+    /// Since when the run stops, why, and the grace running commands get.
+    stop_since: Mutex<Option<(Instant, String, Duration)>>,
     finished: AtomicUsize,
     progress: Mutex<Option<farm::Progress>>,
     ended: Mutex<Vec<Finished>>,
@@ -411,35 +416,49 @@ impl Root<'_> {
         }
     }
 
-    fn stop_reason(&self) -> Option<String> {
+    /// Why the run stops now, if it does, and the grace running commands get: `--grace` for a
+    /// drain (SIGUSR1, the stop file, the deadline, a failed journal), none for SIGTERM, SIGINT
+    /// and SIGHUP, which end the job soon whatever the farm does (mpirun kills its ranks about
+    /// 2 s after forwarding SIGTERM; Slurm sends SIGKILL after its KillWait): the commands are
+    /// ended at once, so that their ends are on record before the rank goes.
+    fn stop_reason(&self) -> Option<(String, Duration)> {
         if let Some(f) = self
             .failure
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
         {
-            return Some(f);
+            return Some((f, self.grace));
         }
         if let Some(s) = signalled() {
-            return Some(format!("{} received", signal_name(s)));
+            let grace = if s == libc::SIGUSR1 {
+                self.grace
+            } else {
+                Duration::ZERO
+            };
+            return Some((format!("{} received", signal_name(s)), grace));
         }
         if let Some(file) = self.stop_file {
             let mut last = self.stop_checked.lock().unwrap_or_else(|e| e.into_inner());
             if last.is_none_or(|at| at.elapsed() >= STOP_FILE_INTERVAL) {
                 *last = Some(Instant::now());
                 if stop_file_present(file) {
-                    return Some(format!("'{}' appeared (--stop-file)", file.display()));
+                    return Some((
+                        format!("'{}' appeared (--stop-file)", file.display()),
+                        self.grace,
+                    ));
                 }
             }
         }
         let deadline = self.deadline?;
         let left = deadline - journal::unix_now();
         (left <= self.grace.as_secs_f64()).then(|| {
-            format!(
+            let why = format!(
                 "the deadline is {:.0} s away, within the grace of {:.0} s",
                 left.max(0.0),
                 self.grace.as_secs_f64()
-            )
+            );
+            (why, self.grace)
         })
     }
 }
@@ -525,12 +544,16 @@ impl Control<Finished> for RunControl<'_> {
         }
         let mut since = root.stop_since.lock().unwrap_or_else(|e| e.into_inner());
         if since.is_none() {
-            if let Some(why) = root.stop_reason() {
+            if let Some((why, grace)) = root.stop_reason() {
+                let running = if grace.is_zero() {
+                    "running ones are ended now".to_string()
+                } else {
+                    format!("running ones get {:.1} s to end", grace.as_secs_f64())
+                };
                 crate::say(&format!(
-                    "spmdkit run: {why}: starting no more tasks; running ones get {:.1} s to end",
-                    root.grace.as_secs_f64()
+                    "spmdkit run: {why}: starting no more tasks; {running}"
                 ));
-                *since = Some((Instant::now(), why));
+                *since = Some((Instant::now(), why, grace));
             }
         }
         since.is_some()
@@ -541,7 +564,7 @@ impl Control<Finished> for RunControl<'_> {
         let since = root.stop_since.lock().unwrap_or_else(|e| e.into_inner());
         since
             .as_ref()
-            .is_some_and(|(at, _)| at.elapsed() >= root.grace)
+            .is_some_and(|(at, _, grace)| at.elapsed() >= *grace)
     }
 
     fn cancelled(&self) {
@@ -870,7 +893,7 @@ fn report(state: Root<'_>, params: &RunParams, facts: Facts<'_>) -> RunReport {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .as_ref()
-        .map(|(_, why)| why.clone())
+        .map(|(_, why, _)| why.clone())
         .or_else(|| {
             (!too_long.is_empty()).then(|| {
                 format!(
