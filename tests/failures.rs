@@ -72,7 +72,12 @@ fn a_failing_task_is_recorded_and_the_others_still_run() {
         let tasks = report["tasks"].as_array().unwrap();
         assert_eq!(tasks.len(), 4);
         assert_eq!(tasks[2]["result"], serde_json::Value::Null);
-        assert_eq!(tasks[2]["error"], "injected fault: task 2 panics");
+        let error = tasks[2]["error"].as_str().unwrap();
+        assert!(
+            error.starts_with("panicked at src/jobs/sleep.rs:")
+                && error.ends_with(": injected fault: task 2 panics"),
+            "{error}"
+        );
         for i in [0, 1, 3] {
             assert!(
                 tasks[i]["result"]
@@ -84,7 +89,7 @@ fn a_failing_task_is_recorded_and_the_others_still_run() {
         }
         assert_eq!(
             run.stderr
-                .matches("a task panicked: injected fault: task 2 panics")
+                .matches(": injected fault: task 2 panics (recorded as failed")
                 .count(),
             1
         );
@@ -93,10 +98,7 @@ fn a_failing_task_is_recorded_and_the_others_still_run() {
             h5["datasets"]["/tasks/ok"]["data"],
             serde_json::json!([1, 1, 0, 1])
         );
-        assert_eq!(
-            h5["datasets"]["/tasks/error"]["data"][2],
-            "injected fault: task 2 panics"
-        );
+        assert_eq!(h5["datasets"]["/tasks/error"]["data"][2], error);
         assert_eq!(h5["attrs"]["failed_count"], 1);
     }
     dir.done();
@@ -116,7 +118,9 @@ fn the_human_report_marks_failed_tasks() {
     );
     run.assert_code(1);
     assert!(
-        run.stdout.contains("FAILED: injected fault: task 1 panics"),
+        run.stdout
+            .contains("FAILED: panicked at src/jobs/sleep.rs:")
+            && run.stdout.contains(": injected fault: task 1 panics"),
         "{}",
         run.stdout
     );
