@@ -11,7 +11,8 @@ mod common;
 
 use cluster::{assert_ended, read, Cluster};
 use common::{
-    alone, read_journal as journal, run_bounded, tasks_file, wait_until, Scratch, HANG_LIMIT,
+    alone, read_journal as journal, run_bounded, tasks_file, wait_until, Scratch, Started,
+    HANG_LIMIT,
 };
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -138,6 +139,58 @@ fn batch_scripts_run_across_three_nodes() {
     let info = info.json();
     assert_eq!(info["ranks"], 3, "{info}");
     assert_eq!(info["hosts"], serde_json::json!(NODES), "{info}");
+
+    // Signals to srun, as the README's table says: SIGUSR1 is passed to every task (a drain,
+    // 75, every end on record); SIGTERM makes srun kill the step at once (137: the starts have
+    // no end, the resume names them); one SIGINT only makes srun print the step's state.
+    for (case, signals, code) in [
+        ("usr1", &[libc::SIGUSR1][..], Some(75)),
+        ("term", &[libc::SIGTERM][..], Some(137)),
+        ("int", &[libc::SIGINT, libc::SIGUSR1][..], Some(75)),
+    ] {
+        tasks_file(w, "slow.txt", 6, "sleep 30");
+        let journal_path = w.join(format!("srun-{case}.journal"));
+        let mut srun = cluster.command("srun");
+        srun.args(["--mpi=pmix", "-N", "3", "--ntasks-per-node=1", bin, "run"])
+            .args(["--tasks-file", "slow.txt", "--slots", "1", "--grace", "1"])
+            .args(["--kill-grace", "1", "--json", "--quiet", "--journal"])
+            .arg(&journal_path)
+            .current_dir(w)
+            .env("OMPI_MCA_mpi_yield_when_idle", "1");
+        let started = Started::new(srun);
+        wait_until(HANG_LIMIT, "a command on every node", || {
+            std::fs::read_to_string(&journal_path)
+                .is_ok_and(|t| t.matches("\"event\":\"started\"").count() == 3)
+        });
+        for &signal in signals {
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe { libc::kill(started.child.id() as i32, signal) };
+            std::thread::sleep(Duration::from_millis(1500));
+        }
+        let run = started.finish(HANG_LIMIT);
+        assert_eq!(run.code, code, "{case}: {}", run.stderr);
+        let records = journal(&journal_path);
+        let parts = runs(&records);
+        if case == "term" {
+            assert_eq!(unended(&parts[0]).len(), 3, "{case}: {records:?}");
+        } else {
+            assert_eq!(unended(&parts[0]), BTreeSet::new(), "{case}: {records:?}");
+            assert!(
+                run.stderr
+                    .contains("SIGUSR1 received: starting no more tasks"),
+                "{case}: {}",
+                run.stderr
+            );
+        }
+        if case == "int" {
+            assert!(
+                run.stderr
+                    .contains("srun: interrupt (one more within 1 sec to abort)"),
+                "{}",
+                run.stderr
+            );
+        }
+    }
 
     // Every workload with both launches, all submitted at once.
     tasks_file(

@@ -142,10 +142,41 @@ pub fn ended(job: &Job) -> bool {
     !state.is_empty() && !NOT_ENDED.contains(&state)
 }
 
-/// The job ended in `state` with `exit_code` (Slurm's `code:signal`).
+/// The job ended in `state` with `exit_code` (Slurm's `code:signal`). Otherwise the test fails
+/// with what the job wrote (a crash report of spmdkit's is in its stderr) and the kernel's last
+/// segfault lines.
 pub fn assert_ended(job: &Job, state: &str, exit_code: &str) {
     let got = (job["JobState"].as_str(), job["ExitCode"].as_str());
-    assert_eq!(got, (state, exit_code), "{job:?}");
+    if got != (state, exit_code) {
+        let tail = |key: &str| {
+            job.get(key)
+                .and_then(|path| std::fs::read_to_string(path).ok())
+                .map(|text| {
+                    let lines: Vec<&str> = text.lines().collect();
+                    lines[lines.len().saturating_sub(80)..].join("\n")
+                })
+                .unwrap_or_default()
+        };
+        let kernel = Command::new("dmesg")
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .filter(|l| l.contains("segfault") || l.contains("general protection"))
+                    .rev()
+                    .take(5)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .unwrap_or_default();
+        panic!(
+            "job {} ended {got:?}, expected ({state}, {exit_code}): {job:?}\n--- its stdout:\n{}\n--- its \
+             stderr:\n{}\n--- the kernel's last segfaults:\n{kernel}",
+            job.get("id").map_or("?", String::as_str),
+            tail("StdOut"),
+            tail("StdErr")
+        );
+    }
 }
 
 pub fn read(dir: &Path, name: String) -> String {
