@@ -393,6 +393,17 @@ extern "C" fn report(signal: libc::c_int, info: *mut libc::siginfo_t, context: *
     }
     line.put(b", pc ").hex(pc).put(b", sp ").hex(sp);
     line.emit();
+    // The general registers: with the frames below they tell what a faulting call was given
+    // (on x86_64, the first arguments are in rdi, rsi, rdx, rcx).
+    // SAFETY: as for `registers`.
+    let regs = unsafe { general_registers(context) };
+    if regs.iter().any(|(name, _)| !name.is_empty()) {
+        line.put(b" ");
+        for (name, value) in regs.into_iter().filter(|(name, _)| !name.is_empty()) {
+            line.put(b" ").put(name.as_bytes()).put(b"=").hex(value);
+        }
+        line.emit();
+    }
     // SAFETY: this handler is the only user of MAPS, once per process (see read_maps).
     let len = unsafe { read_maps() };
     // SAFETY: MAPS is filled up to len and not written again.
@@ -575,6 +586,37 @@ unsafe fn registers(context: *mut libc::c_void) -> (usize, usize) {
 #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
 unsafe fn registers(_context: *mut libc::c_void) -> (usize, usize) {
     (0, 0)
+}
+
+/// The interrupted thread's general registers, by name.
+///
+/// # Safety
+/// As for [`registers`].
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+unsafe fn general_registers(context: *mut libc::c_void) -> [(&'static str, usize); 13] {
+    // SAFETY: (caller) a valid ucontext_t.
+    let gregs = unsafe { &(*context.cast::<libc::ucontext_t>()).uc_mcontext.gregs };
+    [
+        ("rax", libc::REG_RAX),
+        ("rbx", libc::REG_RBX),
+        ("rcx", libc::REG_RCX),
+        ("rdx", libc::REG_RDX),
+        ("rsi", libc::REG_RSI),
+        ("rdi", libc::REG_RDI),
+        ("rbp", libc::REG_RBP),
+        ("r8", libc::REG_R8),
+        ("r9", libc::REG_R9),
+        ("r12", libc::REG_R12),
+        ("r13", libc::REG_R13),
+        ("r14", libc::REG_R14),
+        ("r15", libc::REG_R15),
+    ]
+    .map(|(name, r)| (name, gregs[r as usize] as usize))
+}
+
+#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+unsafe fn general_registers(_context: *mut libc::c_void) -> [(&'static str, usize); 13] {
+    [("", 0); 13]
 }
 
 /// For tests of the report: a call through a null function pointer, as the crash it was made
