@@ -78,11 +78,22 @@ launch() {
     after=$(kernel_segfaults)
     LAUNCHES[$name]=$(( ${LAUNCHES[$name]:-0} + 1 ))
     local crashed=0
-    if grep -qE 'fatal SIG(SEGV|BUS|ILL|FPE)|Segmentation fault|segfault|Bus error' "$dir/log" \
-        || [ "$after" -gt "$before" ]; then
+    # The kernel's segfault lines of this launch's time, kept in its log; they count when their
+    # pid is one this launch printed (a crash report, the journal's processes): other programs
+    # on the machine crash too.
+    if [ "$after" -gt "$before" ]; then
+        local line pid
+        while read -r line; do
+            pid=$(echo "$line" | sed -n 's/.*spmdkit\[\([0-9]*\)\].*/\1/p')
+            echo "kernel: $line" >> "$dir/log"
+            if [ -n "$pid" ] && grep -rqs -e "pid $pid\b" -e "\"pid\":$pid\b" "$dir"; then
+                echo "kernel: that pid is this launch's" >> "$dir/log"
+            fi
+        done < <(dmesg | grep 'segfault at' | tail -n $((after - before)))
+    fi
+    if grep -qE 'fatal SIG(SEGV|BUS|ILL|FPE)|Segmentation fault|that pid is this launch|Bus error' "$dir/log"; then
         crashed=1
         CRASHES[$name]=$(( ${CRASHES[$name]:-0} + 1 ))
-        [ "$after" -gt "$before" ] && dmesg | grep 'segfault at' | tail -n $((after - before)) >> "$dir/log"
     fi
     if [ "$status" != 0 ] || [ "$crashed" = 1 ]; then
         FAILURES[$name]=$(( ${FAILURES[$name]:-0} + 1 ))

@@ -220,6 +220,8 @@ where
             )
         });
         let mut finished = 0;
+        // How many FARM_RECORDS messages each rank's have been taken in.
+        let mut records_from = vec![0u64; comm.size()];
         let mut cancelled = false;
         let mut pause = lanes::Backoff::default();
         loop {
@@ -257,22 +259,32 @@ where
                 comm.send(src, tags::FARM_CHUNK, &collective::encode(&answer));
                 busy = true;
             }
-            while let Some((src, payload)) = comm.try_recv_any(tags::FARM_RECORDS) {
+            let take_records = |src: usize, payload: Vec<u8>| {
                 let theirs: Vec<Record<R>> = collective::decode_or_abort(
                     comm,
                     &payload,
                     &format!("records from rank {src}"),
                 );
                 theirs.into_iter().for_each(&keep);
+            };
+            while let Some((src, payload)) = comm.try_recv_any(tags::FARM_RECORDS) {
+                take_records(src, payload);
+                records_from[src] += 1;
                 busy = true;
             }
             while let Some((src, payload)) = comm.try_recv_any(tags::FARM_FINISHED) {
-                let theirs: Vec<Record<R>> = collective::decode_or_abort(
+                let (sent, last): (u64, Vec<Record<R>>) = collective::decode_or_abort(
                     comm,
                     &payload,
                     &format!("the last records of rank {src}"),
                 );
-                theirs.into_iter().for_each(&keep);
+                // Messages of two tags need not arrive in the order they were sent: the
+                // records sent before this end may still be on their way. Wait for each.
+                while records_from[src] < sent {
+                    take_records(src, comm.recv(src, tags::FARM_RECORDS));
+                    records_from[src] += 1;
+                }
+                last.into_iter().for_each(&keep);
                 finished += 1;
                 busy = true;
             }
@@ -318,6 +330,7 @@ fn ask<C, T, R, F>(
     let outbox: Mutex<Vec<Record<R>>> = Mutex::new(Vec::new());
     let bell = Bell::default();
     let mut cancelled = false;
+    let mut records_sent = 0u64;
     let take_outbox = || std::mem::take(&mut *outbox.lock().unwrap_or_else(|e| e.into_inner()));
     std::thread::scope(|s| {
         let workers = s.spawn(|| {
@@ -382,13 +395,19 @@ fn ask<C, T, R, F>(
             let ready = take_outbox();
             if !ready.is_empty() {
                 comm.send(0, tags::FARM_RECORDS, &collective::encode(&ready));
+                records_sent += 1;
             }
             comm.pulse();
             bell.wait(Duration::from_millis(10));
         }
         workers.join().expect("task panics are caught in the slots");
     });
-    comm.send(0, tags::FARM_FINISHED, &collective::encode(&take_outbox()));
+    // The count lets rank 0 wait for every FARM_RECORDS message sent before this one.
+    comm.send(
+        0,
+        tags::FARM_FINISHED,
+        &collective::encode(&(records_sent, take_outbox())),
+    );
     let end = comm.recv(0, tags::FARM_END);
     if end.first() == Some(&1) && !cancelled {
         // Rank 0 sent the cancel before the end: it is there to be read.
@@ -501,6 +520,61 @@ mod tests {
         assert_eq!(run.records.len() + run.not_started.len(), 200);
         let ran: HashSet<usize> = run.records.iter().map(|r| r.id).collect();
         assert!(run.not_started.iter().all(|id| !ran.contains(id)));
+    }
+
+    /// A communicator that hides the records messages from `try_recv_any` until the rank has
+    /// said it finished: the order in which MPI may deliver two tags sent one after the other
+    /// across nodes (the records last, after the end).
+    struct LateRecords<'a>(&'a dyn Comm);
+
+    impl Comm for LateRecords<'_> {
+        fn rank(&self) -> usize {
+            self.0.rank()
+        }
+        fn size(&self) -> usize {
+            self.0.size()
+        }
+        fn send(&self, dest: usize, tag: crate::comm::Tag, data: &[u8]) {
+            self.0.send(dest, tag, data)
+        }
+        fn recv(&self, src: usize, tag: crate::comm::Tag) -> Vec<u8> {
+            self.0.recv(src, tag)
+        }
+        fn recv_any(&self, tag: crate::comm::Tag) -> (usize, Vec<u8>) {
+            self.0.recv_any(tag)
+        }
+        fn try_recv_any(&self, tag: crate::comm::Tag) -> Option<(usize, Vec<u8>)> {
+            if tag == tags::FARM_RECORDS {
+                return None;
+            }
+            self.0.try_recv_any(tag)
+        }
+        fn abort(&self, code: i32, message: &str) -> ! {
+            self.0.abort(code, message)
+        }
+        fn backend(&self) -> &'static str {
+            self.0.backend()
+        }
+    }
+
+    #[test]
+    fn records_that_arrive_after_their_rank_s_end_are_not_lost() {
+        for size in [2, 3] {
+            let out = inproc::run(size, |comm| {
+                let late = LateRecords(comm);
+                let pool = crate::pool(2).unwrap();
+                let tasks: Vec<u64> = (0..30).collect();
+                let j = journal(usize::MAX);
+                run_live(&late, &pool, &tasks, (0..30).collect(), &j, |_, t| {
+                    std::thread::sleep(Duration::from_millis(1));
+                    *t
+                })
+            });
+            let run = out[0].as_ref().unwrap();
+            let mut ids: Vec<usize> = run.records.iter().map(|r| r.id).collect();
+            ids.sort();
+            assert_eq!(ids, (0..30).collect::<Vec<_>>(), "P = {size}");
+        }
     }
 
     struct Cancel {
