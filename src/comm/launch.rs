@@ -73,27 +73,59 @@ pub(crate) fn single_node(var: impl Fn(&str) -> Option<String>) -> bool {
     }
 }
 
-/// Makes Open MPI start fast when the whole job is on one node.
+/// The Open MPI settings spmdkit makes for this launch, as (variable, value): none that the
+/// user made already.
 ///
-/// At `MPI_Init`, Open MPI first tries its UCX messaging layer, whose device probing costs about
-/// 0.2 s per start on a machine without InfiniBand, before falling back to the `ob1` layer with
-/// shared memory. When every rank is on this node (the launcher says local size = world size),
-/// UCX has nothing to offer that shared memory does not, so `ob1` is selected directly
-/// (`OMPI_MCA_pml=ob1`). Multi-node jobs, and any job where the user set `OMPI_MCA_pml`, are left
-/// alone, so a cluster's fast interconnect is never traded for a faster start. Only Open MPI
-/// reads the variable.
+/// * One node (the launcher says local size = world size): `OMPI_MCA_pml=ob1`. At `MPI_Init`,
+///   Open MPI first tries its UCX messaging layer, whose device probing costs about 0.2 s per
+///   start on a machine without InfiniBand, before falling back to `ob1` with shared memory;
+///   on one node UCX has nothing to offer that shared memory does not. Multi-node jobs keep
+///   their interconnect.
+/// * Several nodes: the direct modex (`OMPI_MCA_pmix_base_async_modex=1`,
+///   `OMPI_MCA_pmix_base_collect_data=0`): each rank fetches a peer's connection data when it
+///   first connects to it, instead of a fence that collects everybody's. With the collecting
+///   fence, Open MPI 4.1 under `srun` (Slurm 22.05's PMIx) lets a rank leave `MPI_Init` while
+///   another is still in that fence, before its `ob1` layer has registered its receive
+///   handlers: the first message that reaches it over TCP is handed to a null function pointer
+///   (`mca_btl_tcp` calling the handler of tag 65, `MATCH`) and it dies of SIGSEGV, about one
+///   launch in a hundred of a farm on three nodes. The direct modex leaves one fence in
+///   `MPI_Init`, the last one, which every rank reaches after registering its handlers.
+pub(crate) fn open_mpi_settings(
+    var: impl Fn(&str) -> Option<String>,
+) -> Vec<(&'static str, &'static str)> {
+    let mut settings = Vec::new();
+    if single_node(&var) {
+        if var("OMPI_MCA_pml").is_none() {
+            settings.push(("OMPI_MCA_pml", "ob1"));
+        }
+    } else if var("OMPI_MCA_pmix_base_async_modex").is_none()
+        && var("OMPI_MCA_pmix_base_collect_data").is_none()
+    {
+        settings.push(("OMPI_MCA_pmix_base_async_modex", "1"));
+        settings.push(("OMPI_MCA_pmix_base_collect_data", "0"));
+    }
+    settings
+}
+
+/// Makes [`open_mpi_settings`] in this process's environment, when its MPI is Open MPI.
 ///
-/// Must be called before MPI is initialised, while the process has a single thread.
-pub(crate) fn prefer_fast_local_start(var: impl Fn(&str) -> Option<String>) {
-    let open_mpi = || super::mpi_backend::library_version().starts_with("Open MPI");
-    if var("OMPI_MCA_pml").is_none() && single_node(&var) && open_mpi() {
-        std::env::set_var("OMPI_MCA_pml", "ob1");
-        PML_SET_HERE.store(true, std::sync::atomic::Ordering::SeqCst);
+/// Must be called before MPI is initialised, while no other thread reads the environment (the
+/// `matrix` warm-up thread, which may run, reads none).
+pub(crate) fn apply_open_mpi_settings(var: impl Fn(&str) -> Option<String>) {
+    if !super::mpi_backend::library_version().starts_with("Open MPI") {
+        return;
+    }
+    let settings = open_mpi_settings(var);
+    let mut set_here = SET_HERE.lock().unwrap_or_else(|e| e.into_inner());
+    for (name, value) in settings {
+        std::env::set_var(name, value);
+        set_here.push(name);
     }
 }
 
-/// Whether [`prefer_fast_local_start`] set `OMPI_MCA_pml` (the user did not).
-static PML_SET_HERE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// The variables [`apply_open_mpi_settings`] set (the user did not): the processes a rank
+/// starts do not inherit them.
+static SET_HERE: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
 
 /// Whether `name` is a variable that the launcher (or MPI, or spmdkit itself at start) set to
 /// make this process a rank of its job: a program started from a rank (a command of the farm,
@@ -133,7 +165,10 @@ pub(crate) fn set_by_launcher(name: &str) -> bool {
     ];
     PREFIXES.iter().any(|p| name.starts_with(p))
         || NAMES.contains(&name)
-        || (name == "OMPI_MCA_pml" && PML_SET_HERE.load(std::sync::atomic::Ordering::SeqCst))
+        || SET_HERE
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&name)
 }
 
 /// [`detect_from`] on this process's environment.
@@ -239,6 +274,34 @@ mod tests {
         ] {
             assert!(!set_by_launcher(kept), "{kept}");
         }
+    }
+
+    #[test]
+    fn open_mpi_is_told_what_fits_the_launch_unless_the_user_said() {
+        let one_node = [
+            ("OMPI_COMM_WORLD_SIZE", "4"),
+            ("OMPI_COMM_WORLD_LOCAL_SIZE", "4"),
+        ];
+        assert_eq!(
+            open_mpi_settings(env(&one_node)),
+            vec![("OMPI_MCA_pml", "ob1")]
+        );
+        let user_pml = [&one_node[..], &[("OMPI_MCA_pml", "ucx")]].concat();
+        assert!(open_mpi_settings(env(&user_pml)).is_empty());
+        let nodes = [
+            ("SLURM_STEP_ID", "0"),
+            ("SLURM_STEP_NUM_NODES", "3"),
+            ("SLURM_PROCID", "1"),
+        ];
+        assert_eq!(
+            open_mpi_settings(env(&nodes)),
+            vec![
+                ("OMPI_MCA_pmix_base_async_modex", "1"),
+                ("OMPI_MCA_pmix_base_collect_data", "0")
+            ]
+        );
+        let user_modex = [&nodes[..], &[("OMPI_MCA_pmix_base_collect_data", "1")]].concat();
+        assert!(open_mpi_settings(env(&user_modex)).is_empty());
     }
 
     #[test]

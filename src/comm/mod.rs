@@ -454,7 +454,7 @@ impl World {
         let Some(launch) = launch::detect() else {
             return Ok(World(Backend::Solo(inproc::ThreadComm::solo())));
         };
-        launch::prefer_fast_local_start(|k| std::env::var(k).ok());
+        launch::apply_open_mpi_settings(|k| std::env::var(k).ok());
         let comm = mpi_backend::MpiComm::init().map_err(|e| WorldError::Init(e.to_string()))?;
         if let Some(expected) = launch.size {
             if expected != comm.size() {
