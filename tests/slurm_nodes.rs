@@ -192,6 +192,26 @@ fn batch_scripts_run_across_three_nodes() {
         }
     }
 
+    // Many short farms across the nodes, back to back: the launches that once died in
+    // MPI_Init (about 1 in 100: a message before Open MPI's handlers were registered) or lost a
+    // task's end (about 1 in 200: records overtaken by the end). Every one must exit 0 with
+    // every task ok once in its journal.
+    tasks_file(w, "quick.txt", 12, "echo $SPMDKIT_TASK_ID");
+    let repeats = 25;
+    for launch in 0..repeats {
+        let journal_path = w.join(format!("quick-{launch}.journal"));
+        let mut srun = cluster.command("srun");
+        srun.args(["--mpi=pmix", "-N", "3", "--ntasks-per-node=1", bin, "run"])
+            .args(["--tasks-file", "quick.txt", "--quiet", "--journal"])
+            .arg(&journal_path)
+            .current_dir(w)
+            .env("OMPI_MCA_mpi_yield_when_idle", "1");
+        let run = run_bounded(srun, HANG_LIMIT);
+        assert_eq!(run.code, Some(0), "launch {launch}: {}", run.stderr);
+        assert_each_ok_once(&journal(&journal_path), 12);
+    }
+    eprintln!("{repeats} farms across 3 nodes, each exact");
+
     // Every workload with both launches, all submitted at once.
     tasks_file(
         w,
