@@ -607,3 +607,38 @@ fn commands_and_the_guardian_hold_nothing_of_their_rank() {
     }
     dir.done();
 }
+
+#[test]
+fn a_signal_ignored_at_start_stays_ignored() {
+    // As under `nohup`: SIGHUP ignored when the farm starts is not a stop; SIGUSR1 still is.
+    let dir = Scratch::new("sighupignored");
+    common::tasks_file(&dir.0, "t.txt", 2, "sleep 30");
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        &format!(
+            "trap '' HUP; exec {} run --tasks-file t.txt --slots 1 --grace 0 --kill-grace 1 --json --quiet",
+            common::binary()
+        ),
+    ])
+    .current_dir(&dir.0);
+    let started = Started::new(cmd);
+    common::wait_until(HANG_LIMIT, "a command running", || {
+        std::fs::read_to_string(dir.path("spmdkit-run.journal"))
+            .is_ok_and(|t| t.contains("\"event\":\"started\""))
+    });
+    let pid = started.child.id() as i32;
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(pid, libc::SIGHUP) };
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(
+        common::alive(pid as u32),
+        "the farm stopped on a SIGHUP it was started to ignore"
+    );
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGUSR1) };
+    let run = started.finish(Duration::from_secs(30));
+    run.assert_code(75);
+    assert!(run.stderr.contains("SIGUSR1 received"), "{}", run.stderr);
+    dir.done();
+}

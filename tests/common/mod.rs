@@ -221,6 +221,17 @@ impl Started {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
+        // The signals the tests send start at their default action, whatever the runner left
+        // (`nohup` ignores SIGHUP, a background job SIGINT, and ignored signals are inherited).
+        // SAFETY: only async-signal-safe calls (signal) between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                for s in [libc::SIGHUP, libc::SIGINT, libc::SIGTERM, libc::SIGUSR1] {
+                    libc::signal(s, libc::SIG_DFL);
+                }
+                Ok(())
+            });
+        }
         let started = Instant::now();
         let mut child = cmd.spawn().expect("start the command");
         let mut out_pipe = child.stdout.take().expect("stdout piped");

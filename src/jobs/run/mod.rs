@@ -207,11 +207,18 @@ extern "C" fn note_signal(signal: libc::c_int) {
 
 /// Every rank notes SIGTERM, SIGINT, SIGHUP and SIGUSR1 instead of dying of them; rank 0 acts
 /// on them.
+/// A signal that was ignored when the process started (`nohup`'s SIGHUP, the SIGINT of a job a
+/// non-interactive shell put in the background) stays ignored, as the shell's user meant.
 fn catch_stop_signals() {
     for signal in STOP_SIGNALS {
         // SAFETY: the handler only stores to an atomic, which is async-signal-safe; the
-        // sigaction struct is fully initialised before the call.
+        // sigaction structs are fully initialised (zeroed) before the calls.
         unsafe {
+            let mut current: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(signal, std::ptr::null(), &mut current);
+            if current.sa_sigaction == libc::SIG_IGN {
+                continue;
+            }
             let mut action: libc::sigaction = std::mem::zeroed();
             action.sa_sigaction = note_signal as extern "C" fn(libc::c_int) as usize;
             action.sa_flags = libc::SA_RESTART;
