@@ -6,45 +6,17 @@
 
 mod common;
 
-use common::{read_journal as journal, run_bounded, run_mpi, Run, Scratch, Started, HANG_LIMIT};
+use common::{farm, read_journal as journal, unended, Run, Scratch, Started, HANG_LIMIT};
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-
-/// `spmdkit run <args>` in `dir`: alone when `np` is 0, else under `mpirun -np <np>`.
-fn farm(np: usize, dir: &Path, args: &[&str]) -> Run {
-    if np == 0 {
-        let mut cmd = Command::new(common::binary());
-        cmd.arg("run").args(args).current_dir(dir);
-        return run_bounded(cmd, HANG_LIMIT);
-    }
-    let mut cmd = common::mpirun_command(common::binary(), np, &[&["run"], args].concat(), &[]);
-    cmd.current_dir(dir);
-    run_mpi(cmd)
-}
 
 fn ids(v: &Value) -> Vec<u64> {
     v.as_array()
         .unwrap_or_else(|| panic!("not an array: {v}"))
         .iter()
         .map(|x| x.as_u64().unwrap())
-        .collect()
-}
-
-/// The ids of the tasks whose last attempt in the journal started without an end.
-fn unended(records: &[Value]) -> BTreeSet<u64> {
-    let key = |e: &Value| (e["task"].as_u64().unwrap(), e["attempt"].as_u64().unwrap());
-    let ended: BTreeSet<_> = records
-        .iter()
-        .filter(|e| e["event"] == "finished")
-        .map(key)
-        .collect();
-    records
-        .iter()
-        .filter(|e| e["event"] == "started" && !ended.contains(&key(e)))
-        .map(|e| key(e).0)
         .collect()
 }
 

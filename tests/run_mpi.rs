@@ -5,7 +5,7 @@
 mod common;
 
 use common::{
-    read_journal as journal, run_bounded, run_mpi, tasks_file, wait_until, Run, Scratch, HANG_LIMIT,
+    farm, read_journal as journal, run_bounded, tasks_file, wait_until, Scratch, HANG_LIMIT,
 };
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -13,18 +13,6 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// `spmdkit run <args>` in `dir`: alone when `np` is 0, else under `mpirun -np <np>`.
-fn farm(np: usize, dir: &Path, args: &[&str]) -> Run {
-    if np == 0 {
-        let mut cmd = Command::new(common::binary());
-        cmd.arg("run").args(args).current_dir(dir);
-        return run_bounded(cmd, HANG_LIMIT);
-    }
-    let mut cmd = common::mpirun_command(common::binary(), np, &[&["run"], args].concat(), &[]);
-    cmd.current_dir(dir);
-    run_mpi(cmd)
-}
 
 fn events<'a>(records: &'a [Value], event: &str) -> Vec<&'a Value> {
     records.iter().filter(|r| r["event"] == event).collect()

@@ -11,7 +11,7 @@ mod common;
 
 use cluster::{assert_ended, read, Cluster};
 use common::{
-    alone, read_journal as journal, run_bounded, tasks_file, wait_until, Scratch, Started,
+    alone, read_journal as journal, run_bounded, tasks_file, unended, wait_until, Scratch, Started,
     HANG_LIMIT,
 };
 use serde_json::Value;
@@ -39,20 +39,6 @@ fn runs(entries: &[Value]) -> Vec<Vec<Value>> {
             .push(e.clone());
     }
     parts
-}
-
-/// Tasks started in this part of a journal without a `finished` record for that attempt.
-fn unended(part: &[Value]) -> BTreeSet<u64> {
-    let key = |e: &Value| (e["task"].as_u64().unwrap(), e["attempt"].as_u64().unwrap());
-    let finished: BTreeSet<_> = part
-        .iter()
-        .filter(|e| e["event"] == "finished")
-        .map(key)
-        .collect();
-    part.iter()
-        .filter(|e| e["event"] == "started" && !finished.contains(&key(e)))
-        .map(|e| key(e).0)
-        .collect()
 }
 
 /// Every task 1..=n ended ok exactly once over the whole journal.

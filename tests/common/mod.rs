@@ -468,3 +468,31 @@ pub fn refused(args: &[&str], env: &[(&str, &str)], needle: &str) {
     );
     dir.done();
 }
+
+/// `spmdkit run <args>` in `dir`: alone when `np` is 0, else under `mpirun -np <np>`.
+pub fn farm(np: usize, dir: &Path, args: &[&str]) -> Run {
+    if np == 0 {
+        let mut cmd = Command::new(binary());
+        cmd.arg("run").args(args).current_dir(dir);
+        return run_bounded(cmd, HANG_LIMIT);
+    }
+    let mut cmd = mpirun_command(binary(), np, &[&["run"], args].concat(), &[]);
+    cmd.current_dir(dir);
+    run_mpi(cmd)
+}
+
+/// The tasks of journal `records` (or a part of one) whose attempt started without a
+/// `finished` record for it.
+pub fn unended(records: &[Value]) -> std::collections::BTreeSet<u64> {
+    let key = |e: &Value| (e["task"].as_u64().unwrap(), e["attempt"].as_u64().unwrap());
+    let ended: std::collections::BTreeSet<_> = records
+        .iter()
+        .filter(|e| e["event"] == "finished")
+        .map(key)
+        .collect();
+    records
+        .iter()
+        .filter(|e| e["event"] == "started" && !ended.contains(&key(e)))
+        .map(|e| key(e).0)
+        .collect()
+}
