@@ -353,11 +353,8 @@ fn after_call(ret: usize, map: &Mapping) -> bool {
     if code[2] == 0xe8 {
         return true;
     }
-    (2..=7).any(|len| {
-        let at = 7 - len;
-        let modrm_at = at + 1;
-        code[at] == 0xff && modrm_at < 7 && (code[modrm_at] >> 3) & 7 == 2
-    })
+    // `ff` at 7 - len, its ModRM byte (reg field 2) right after.
+    (2..=7).any(|len| code[7 - len] == 0xff && (code[8 - len] >> 3) & 7 == 2)
 }
 
 extern "C" {

@@ -219,11 +219,13 @@ fn flags_of_a_resume_are_refused_without_one() {
     dir.done();
 }
 
-/// A farm of 4 `sleep 30` commands on `np` ranks × 1 slot under `launcher`, signalled with
-/// `signal` (to the launcher, or to the ranks when `to_ranks`) once every slot runs one.
-/// Returns the launcher's exit code (None: killed by a signal) and the journal.
+/// A farm of `2 × np` `sleep 30` commands on `np` ranks × 1 slot, `program` started by
+/// `launcher` (none: alone, one rank), signalled with `signal` (to the launcher, or to the ranks
+/// when `to_ranks`) once every slot runs one. Returns the exit code of what was started (None:
+/// killed by a signal), the journal and the output.
 fn signalled_farm(
     launcher: &[&str],
+    program: &str,
     np: usize,
     signal: i32,
     to_ranks: bool,
@@ -231,8 +233,15 @@ fn signalled_farm(
 ) -> (Option<i32>, Vec<Value>, Run) {
     let dir = Scratch::new(name);
     common::tasks_file(&dir.0, "t.txt", np * 2, "sleep 30");
-    let mut cmd = Command::new(launcher[0]);
-    let args = [
+    let mut cmd = match launcher.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(program);
+            c
+        }
+        None => Command::new(program),
+    };
+    cmd.args([
         "run",
         "--tasks-file",
         "t.txt",
@@ -244,14 +253,8 @@ fn signalled_farm(
         "1",
         "--json",
         "--quiet",
-    ];
-    cmd.args(&launcher[1..]).arg(common::binary()).args(args);
-    if launcher[0] == "mpiexec.mpich" {
-        let bin = std::env::var("SPMDKIT_MPICH_BIN").expect("the MPICH build");
-        cmd = Command::new(launcher[0]);
-        cmd.args(&launcher[1..]).arg(bin).args(args);
-    }
-    cmd.current_dir(&dir.0);
+    ])
+    .current_dir(&dir.0);
     let session = common::SessionDir::new();
     session.apply(&mut cmd);
     let started = Started::new(cmd);
@@ -301,6 +304,7 @@ fn assert_every_end_on_record(records: &[Value], what: &str) {
 #[test]
 fn signals_to_open_mpi_and_to_the_ranks_as_the_readme_says() {
     let mpirun = ["mpirun", "--oversubscribe", "--bind-to", "none", "-np", "2"];
+    let bin = common::binary();
     // To mpirun: SIGUSR1 is forwarded (drain, 75); SIGTERM, SIGINT and SIGHUP make Open MPI
     // kill the ranks ~2 s later and exit 1: the farm ended its commands first.
     for (signal, code) in [
@@ -310,7 +314,7 @@ fn signals_to_open_mpi_and_to_the_ranks_as_the_readme_says() {
         (libc::SIGHUP, 1),
     ] {
         let (got, records, run) =
-            signalled_farm(&mpirun, 2, signal, false, &format!("sigompi{signal}"));
+            signalled_farm(&mpirun, bin, 2, signal, false, &format!("sigompi{signal}"));
         let what = format!("signal {signal} to mpirun");
         assert_eq!(got, Some(code), "{what}: {}", run.stderr);
         assert_every_end_on_record(&records, &what);
@@ -324,46 +328,16 @@ fn signals_to_open_mpi_and_to_the_ranks_as_the_readme_says() {
     // To the ranks themselves (and to a farm without a launcher): 75.
     for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGUSR1] {
         let (got, records, run) =
-            signalled_farm(&mpirun, 2, signal, true, &format!("sigranks{signal}"));
+            signalled_farm(&mpirun, bin, 2, signal, true, &format!("sigranks{signal}"));
         let what = format!("signal {signal} to the ranks");
         assert_eq!(got, Some(75), "{what}: {}", run.stderr);
         assert_every_end_on_record(&records, &what);
-        let env = [common::binary()];
-        let (got, records, run) = signalled_farm_alone(&env, signal, &format!("sigalone{signal}"));
+        let (got, records, run) =
+            signalled_farm(&[], bin, 1, signal, false, &format!("sigalone{signal}"));
         let what = format!("signal {signal} without a launcher");
         assert_eq!(got, Some(75), "{what}: {}", run.stderr);
         assert_every_end_on_record(&records, &what);
     }
-}
-
-/// [`signalled_farm`] for a farm started without a launcher (one rank).
-fn signalled_farm_alone(bin: &[&str], signal: i32, name: &str) -> (Option<i32>, Vec<Value>, Run) {
-    let dir = Scratch::new(name);
-    common::tasks_file(&dir.0, "t.txt", 2, "sleep 30");
-    let mut cmd = Command::new(bin[0]);
-    cmd.args([
-        "run",
-        "--tasks-file",
-        "t.txt",
-        "--slots",
-        "1",
-        "--kill-grace",
-        "1",
-        "--json",
-        "--quiet",
-    ])
-    .current_dir(&dir.0);
-    let started = Started::new(cmd);
-    common::wait_until(HANG_LIMIT, "a command running", || {
-        std::fs::read_to_string(dir.path("spmdkit-run.journal"))
-            .is_ok_and(|t| t.contains("\"event\":\"started\""))
-    });
-    // SAFETY: kill has no memory-safety preconditions.
-    unsafe { libc::kill(started.child.id() as i32, signal) };
-    let run = started.finish(Duration::from_secs(30));
-    let records = journal(&dir.path("spmdkit-run.journal"));
-    dir.done();
-    (run.code, records, run)
 }
 
 #[test]
@@ -377,10 +351,11 @@ fn signals_to_mpich_s_mpiexec_as_the_readme_says() {
         return;
     }
     let hydra = ["mpiexec.mpich", "-n", "2"];
+    let bin = std::env::var("SPMDKIT_MPICH_BIN").expect("checked above");
     // Forwarded: the ranks exit 75, and Hydra 75 or 0 (its own race, measured: both happen).
     for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGUSR1] {
         let (got, records, run) =
-            signalled_farm(&hydra, 2, signal, false, &format!("sighydra{signal}"));
+            signalled_farm(&hydra, &bin, 2, signal, false, &format!("sighydra{signal}"));
         let what = format!("signal {signal} to Hydra");
         assert!(
             matches!(got, Some(75 | 0)),
@@ -397,7 +372,7 @@ fn signals_to_mpich_s_mpiexec_as_the_readme_says() {
     }
     // SIGHUP: Hydra dies of it and the ranks are killed: the starts have no end, and a resume
     // would name them.
-    let (got, records, _) = signalled_farm(&hydra, 2, libc::SIGHUP, false, "sighydrahup");
+    let (got, records, _) = signalled_farm(&hydra, &bin, 2, libc::SIGHUP, false, "sighydrahup");
     assert_eq!(got, None, "Hydra died of SIGHUP");
     assert_eq!(unended(&records).len(), 2, "{records:?}");
 }

@@ -463,12 +463,11 @@ pub(super) fn run(
         Ok(n) => n,
         Err(e) => return failed(format!("spmdkit: cannot open /dev/null: {e}")),
     };
-    let set: Vec<(&str, String)> = spec.env.iter().map(|(k, v)| (*k, v.clone())).collect();
     let spawned = spawn::spawn(&Spawn {
         program: Path::new("/bin/sh"),
         args: &["-c", spec.command],
         env: spec.base_env,
-        set: &set,
+        set: &spec.env,
         cwd: Some(spec.cwd),
         stdio: [spawn::fd(&null), spawn::fd(&out), spawn::fd(&err)],
     });
