@@ -112,7 +112,11 @@ fn main() -> ExitCode {
                     return Ok(());
                 };
                 keep_alive(comm, || {
-                    let printed = print(report.render(config.json));
+                    let printed = print(report.render(config.json)).and_then(|()| {
+                        report
+                            .mark_printed()
+                            .map_err(|e| e.context("after printing the report"))
+                    });
                     let written = match &config.output {
                         Some(target) => io::write_run(&report, target).map_err(not_written),
                         None => Ok(()),

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{farm, read_journal as journal, unended, Run, Scratch, Started, HANG_LIMIT};
+use common::{events, farm, read_journal as journal, unended, Run, Scratch, Started, HANG_LIMIT};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -150,39 +150,59 @@ fn a_resume_exits_as_the_whole_journal_stands() {
 
 #[test]
 fn possibly_partial_tasks_are_named_by_the_start_that_finds_them_only() {
-    let args_same = [
+    let resume = [
         "--tasks-file",
         "t.txt",
+        "--slots",
+        "1",
         "--resume",
         "spmdkit-run.journal",
         "--json",
         "--quiet",
     ];
-    // A run killed with SIGKILL while task 2 runs: its start is on record, its end is not. The
-    // start that finds the unended attempt names it and runs it again; the next start does not
-    // name it again.
+    // Tasks 2 and 3 hang the first time they run (until killed), and succeed after.
     let dir = Scratch::new("resumepartial2");
     std::fs::write(
         dir.path("t.txt"),
-        "true\ntest -e ran || { touch ran; sleep 30; }\ntrue\n",
+        "true\ntest -e ran2 || { touch ran2; sleep 30; }\n\
+         test -e ran3 || { touch ran3; sleep 30; }\n",
     )
     .unwrap();
-    let mut cmd = Command::new(common::binary());
-    cmd.args(["run", "--tasks-file", "t.txt", "--slots", "1", "--quiet"])
-        .current_dir(&dir.0);
-    let started = Started::new(cmd);
-    common::wait_until(HANG_LIMIT, "task 2 started", || dir.path("ran").exists());
-    common::kill_tree(started.child.id());
-    started.finish(HANG_LIMIT);
-    let before = journal(&dir.path("spmdkit-run.journal"));
-    assert_eq!(unended(&before), BTreeSet::from([2]));
-    let first = farm(0, &dir.0, &args_same);
-    first.assert_code(0);
-    assert_eq!(ids(&first.json()["possibly_run_partly"]), vec![2]);
-    let second = farm(0, &dir.0, &args_same);
-    second.assert_code(0);
+    // Runs a start and kills it with SIGKILL (before its report) once `marker` exists.
+    let killed = |args: &[&str], marker: &str| {
+        let mut cmd = Command::new(common::binary());
+        cmd.arg("run").args(args).current_dir(&dir.0);
+        let started = Started::new(cmd);
+        common::wait_until(HANG_LIMIT, marker, || dir.path(marker).exists());
+        common::kill_tree(started.child.id());
+        started.finish(HANG_LIMIT);
+    };
+    let journal_now = || journal(&dir.path("spmdkit-run.journal"));
+    // The first start is killed while task 2 runs: its start is on record, its end is not.
+    killed(
+        &["--tasks-file", "t.txt", "--slots", "1", "--quiet"],
+        "ran2",
+    );
+    assert_eq!(unended(&journal_now()), BTreeSet::from([2]));
+    // The next start finds it and runs it again (ok now), but is killed while task 3 runs,
+    // before its report: it told no one about task 2.
+    killed(&resume, "ran3");
+    assert_eq!(unended(&journal_now()), BTreeSet::from([2, 3]));
+    assert!(events(&journal_now(), "reported").is_empty());
+    // The start that prints its report names both; its `reported` record says so.
+    let third = farm(0, &dir.0, &resume);
+    third.assert_code(0);
+    assert_eq!(ids(&third.json()["possibly_run_partly"]), vec![2, 3]);
+    let records = journal_now();
+    let reported = events(&records, "reported");
+    assert_eq!(reported.len(), 1);
+    assert_eq!(ids(&reported[0]["possibly_run_partly"]), vec![2, 3]);
+    assert_eq!(reported[0]["exit_code"], 0);
+    // The next start names none of them again.
+    let fourth = farm(0, &dir.0, &resume);
+    fourth.assert_code(0);
     assert_eq!(
-        ids(&second.json()["possibly_run_partly"]),
+        ids(&fourth.json()["possibly_run_partly"]),
         Vec::<u64>::new()
     );
     dir.done();

@@ -5,18 +5,15 @@
 mod common;
 
 use common::{
-    farm, read_journal as journal, run_bounded, tasks_file, wait_until, Scratch, HANG_LIMIT,
+    events, farm, read_journal as journal, run_bounded, tasks_file, wait_until, Scratch, HANG_LIMIT,
 };
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
+use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn events<'a>(records: &'a [Value], event: &str) -> Vec<&'a Value> {
-    records.iter().filter(|r| r["event"] == event).collect()
-}
 
 #[test]
 fn a_template_runs_everywhere_with_its_environment() {
@@ -131,7 +128,7 @@ fn kill_9_of_the_whole_job_at_random_moments_then_resume_is_exact() {
         .map(|i| format!("sleep 0.{}; echo $SPMDKIT_TASK_ID >> ids.txt\n", i % 3 + 1))
         .collect();
     std::fs::write(dir.path("t.txt"), tasks).unwrap();
-    let mut possibly = HashSet::new();
+    let mut possibly: HashMap<u64, usize> = HashMap::new();
     // Pseudo-random moments, from a fixed seed so a failure can be replayed.
     let mut x: u64 = 0x2545_F491_4F6C_DD1D;
     let mut resumed = false;
@@ -160,6 +157,13 @@ fn kill_9_of_the_whole_job_at_random_moments_then_resume_is_exact() {
         }
         kill_tree(child.id());
         let _ = child.wait();
+        // A start that ended before its kill printed its report: what it named counts (a later
+        // start does not name it again). A report cut short by the kill is no report.
+        let mut out = String::new();
+        let _ = child.stdout.take().unwrap().read_to_string(&mut out);
+        if let Ok(report) = serde_json::from_str::<Value>(&out) {
+            named(&report, &mut possibly);
+        }
         resumed = dir.path("j.journal").exists();
         eprintln!("round {round}: killed after {after:?}");
     }
@@ -191,10 +195,7 @@ fn kill_9_of_the_whole_job_at_random_moments_then_resume_is_exact() {
         };
         let run = farm(2, &dir.0, &args);
         resumed = true;
-        let report = run.json();
-        for id in report["possibly_run_partly"].as_array().unwrap() {
-            possibly.insert(id.as_u64().unwrap());
-        }
+        named(&run.json(), &mut possibly);
         if run.code == Some(0) {
             done = true;
             break;
@@ -224,11 +225,38 @@ fn kill_9_of_the_whole_job_at_random_moments_then_resume_is_exact() {
     assert_eq!(times.len(), 40, "every task ran");
     for (id, n) in &times {
         assert!(
-            *n == 1 || possibly.contains(id),
+            *n == 1 || possibly.contains_key(id),
             "task {id} ran {n} times but was never reported as possibly run partly ({possibly:?})"
         );
     }
+    // Named by the start that found them, not again by later ones: a task is named at most once
+    // per attempt left without an end (a report that was printed marks what it named).
+    let mut unended: HashMap<u64, usize> = HashMap::new();
+    for s in events(&records, "started") {
+        let (task, attempt) = (&s["task"], &s["attempt"]);
+        let ended = records
+            .iter()
+            .any(|r| r["event"] == "finished" && &r["task"] == task && &r["attempt"] == attempt);
+        if !ended {
+            *unended.entry(task.as_u64().unwrap()).or_default() += 1;
+        }
+    }
+    for (id, n) in &possibly {
+        let left = unended.get(id).copied().unwrap_or(0);
+        assert!(
+            *n <= left,
+            "task {id} was named {n} times with {left} attempt(s) without an end"
+        );
+    }
+    assert_eq!(records.last().unwrap()["event"], "reported");
     dir.done();
+}
+
+/// Counts the tasks a printed report named as possibly run partly.
+fn named(report: &Value, possibly: &mut HashMap<u64, usize>) {
+    for id in report["possibly_run_partly"].as_array().unwrap() {
+        *possibly.entry(id.as_u64().unwrap()).or_default() += 1;
+    }
 }
 
 #[test]

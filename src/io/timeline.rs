@@ -197,7 +197,7 @@ impl Timeline {
                         args,
                     });
                 }
-                Entry::Finished(_) => {}
+                Entry::Finished(_) | Entry::Reported(_) => {}
             }
         }
         let failed = events.iter().filter(|e| e.failed).count();

@@ -90,6 +90,11 @@ pub fn read_journal(path: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// The journal's records of one kind (`run`, `started`, `finished`, `reported`).
+pub fn events<'a>(records: &'a [Value], event: &str) -> Vec<&'a Value> {
+    records.iter().filter(|r| r["event"] == event).collect()
+}
+
 /// Waits until `done` holds, looking every 50 ms; fails the test, naming `what`, after `limit`.
 pub fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
     let started = Instant::now();

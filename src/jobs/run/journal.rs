@@ -5,7 +5,9 @@
 //! * `started` — written *before* the task can start (rank, host, slot, time);
 //! * `finished` — after it ended: `kind` (`ok`, `exit`, `signal`, `timeout`, `interrupted`),
 //!   `exit_code` (null when killed by a signal), `signal`, times, CPU, max RSS, output sizes and
-//!   tails.
+//!   tails;
+//! * `reported` — the start's report was printed (its exit code, the tasks it named as possibly
+//!   run partly): a later start names again only what no printed report named.
 //!
 //! Every record is written with one `write(2)` as it happens, so a killed job loses none of what
 //! it wrote; it is made durable (`fdatasync`) at most every [`SYNC_INTERVAL`] and at the end, so
@@ -155,6 +157,19 @@ pub enum Entry {
     Started(Started),
     /// A task ended.
     Finished(Finished),
+    /// The start's report was printed.
+    Reported(Reported),
+}
+
+/// A start printed its report: what it named reached its user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reported {
+    /// Unix time, seconds.
+    pub time: f64,
+    /// The start's exit code.
+    pub exit_code: i32,
+    /// The tasks it named as possibly run partly before it.
+    pub possibly_run_partly: Vec<u64>,
 }
 
 /// The journal cannot be used; the message names it.
@@ -319,6 +334,10 @@ pub struct TaskState {
     pub ok: bool,
     /// Attempts that started and have no end on record: they may have run, partly or wholly.
     pub unfinished: Vec<u32>,
+    /// Of `unfinished`, those a printed report named (the start that found them ended with one).
+    pub named: Vec<u32>,
+    /// Of `unfinished`, those the latest start found (named once its report is printed).
+    found: Vec<u32>,
 
     /// Wall time of the last `ok` attempt.
     pub ok_wall_s: Option<f64>,
@@ -329,6 +348,12 @@ impl TaskState {
     /// runs it again; later starts then see that attempt's end).
     pub fn latest_unfinished(&self) -> bool {
         self.unfinished.contains(&self.attempts)
+    }
+
+    /// Whether some attempt started without an end on record and no printed report has named it
+    /// yet: a start that was itself killed before its report did not tell anyone.
+    pub fn to_name(&self) -> bool {
+        self.unfinished.iter().any(|a| !self.named.contains(a))
     }
 }
 
@@ -368,6 +393,15 @@ pub fn states(entries: &[Entry]) -> (RunRecord, States) {
                     .collect();
                 current = tasks.iter().map(|t| t.id).zip(keys(&tasks)).collect();
                 last_run = Some(run.clone());
+                for state in states.values_mut() {
+                    state.found.clone_from(&state.unfinished);
+                }
+            }
+            Entry::Reported(_) => {
+                for state in states.values_mut() {
+                    let found = std::mem::take(&mut state.found);
+                    state.named.extend(found);
+                }
             }
             Entry::Started(s) => {
                 if let Some(key) = current.get(&s.task) {
@@ -520,6 +554,44 @@ mod tests {
             .why
             .contains("no such file"));
         assert!(read(&p).is_err());
+    }
+
+    fn reported() -> Entry {
+        Entry::Reported(Reported {
+            time: 3.0,
+            exit_code: 0,
+            possibly_run_partly: vec![1],
+        })
+    }
+
+    #[test]
+    fn an_attempt_without_an_end_is_named_until_a_printed_report_named_it() {
+        let name = |entries: &[Entry]| states(entries).1[&("a".to_string(), 0)].to_name();
+        // Killed with task 1 running: the next start names it.
+        let mut entries = vec![run(&["a"]), started(1, 1)];
+        assert!(name(&entries));
+        // That start was killed too, before its report: the third names it (both attempts).
+        entries.extend([run(&["a"]), started(1, 2)]);
+        assert!(name(&entries));
+        // The second start ended it and printed its report: named once, not again.
+        let mut printed = vec![run(&["a"]), started(1, 1), run(&["a"])];
+        printed.extend([started(1, 2), finished(1, 2, EndKind::Ok), reported()]);
+        assert!(!name(&printed));
+        // Without the printed report, the same ok end leaves attempt 1 to name.
+        printed.pop();
+        assert!(name(&printed));
+        // An attempt of the start that printed, left without an end (its rank was lost), is not
+        // named by that report: the next start names it.
+        let lost = vec![run(&["a"]), started(1, 1), reported(), run(&["a"])];
+        assert!(name(&lost));
+        // A start that ended every attempt it started and printed its report: nothing to name.
+        let clean = vec![
+            run(&["a"]),
+            started(1, 1),
+            finished(1, 1, EndKind::Ok),
+            reported(),
+        ];
+        assert!(!name(&clean));
     }
 
     #[test]

@@ -23,7 +23,7 @@ use input::Task;
 use journal::{EndKind, Entry, Finished, Process, RunRecord, Started};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -156,8 +156,8 @@ pub struct RunReport {
     pub interrupted: Vec<u64>,
     /// Tasks not handed out because the run stopped.
     pub not_started: Vec<u64>,
-    /// Tasks an earlier run started without an end on record: they may have run, partly or
-    /// wholly, and were run again.
+    /// Tasks an earlier start started without an end on record, which no printed report named
+    /// yet: they may have run, partly or wholly, and were (or are now) run again.
     pub possibly_run_partly: Vec<u64>,
     /// Why the run stopped early, if it did.
     pub stopped: Option<String>,
@@ -324,9 +324,9 @@ fn plan(params: &RunParams) -> Result<Plan, Error> {
                 todo.push((task.clone(), 1));
                 continue;
             };
-            // Only the latest attempt counts: an earlier one without an end was run again by the
-            // start that found it, and named by it.
-            if state.latest_unfinished() {
+            // Named by the start that finds them, not again once a printed report named them
+            // (a start killed before its report told no one).
+            if state.to_name() {
                 possibly_run_partly.push(task.id);
             }
             let last = if state.ok {
@@ -1045,6 +1045,27 @@ impl RunReport {
             self.tasks,
             crate::jobs::text::ids(&summary.failed)
         )))
+    }
+
+    /// Rank 0, once the report is printed: appends the `reported` record, so that a later start
+    /// does not name again what this report named as possibly run partly. Not called when the
+    /// report could not be printed: the next start names those tasks again.
+    ///
+    /// # Errors
+    /// When the journal cannot be appended to or synced.
+    pub fn mark_printed(&self) -> Result<(), Error> {
+        let code = self.outcome().err().map_or(0, |e| i32::from(e.exit_code()));
+        let record = Entry::Reported(journal::Reported {
+            time: journal::unix_now(),
+            exit_code: code,
+            possibly_run_partly: self.possibly_run_partly.clone(),
+        });
+        journal::Writer::open(Path::new(&self.journal), true)
+            .and_then(|mut writer| {
+                writer.append(&record)?;
+                writer.sync()
+            })
+            .map_err(|e| Error::failed(e.to_string()))
     }
 }
 
