@@ -8,7 +8,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ndarray::Array2;
-use spmdkit::kernels;
+use spmdkit_apps::kernels;
 use std::time::Duration;
 
 fn pool(threads: usize) -> rayon::ThreadPool {

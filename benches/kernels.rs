@@ -8,7 +8,7 @@
 //! with one thread (same bits expected) before its rate is printed.
 
 use ndarray::Array2;
-use spmdkit::kernels;
+use spmdkit_apps::kernels;
 use std::time::Instant;
 
 // As in the binaries: large buffers on huge pages, fresh ones zero-filled by the kernel.

@@ -6,7 +6,7 @@
 //! `own_h5 FILE.h5 [TASKS]`; `mpirun -np 3 target/release/examples/own_h5 out.h5`.
 
 use rand::{Rng, SeedableRng};
-use spmdkit::io::{hdf5, OutputTarget};
+use spmdkit::output::{hdf5, OutputTarget};
 use spmdkit::{agree, Error, Farm, Policy, World};
 
 fn histogram(seed: u64) -> Vec<u64> {

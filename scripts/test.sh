@@ -17,9 +17,13 @@ cleanup() {
 trap cleanup EXIT
 
 step() { echo; echo "==> $*"; }
-step "cargo fmt --check";                  cargo fmt --check
-step "cargo clippy -D warnings";           cargo clippy --all-targets -- -D warnings
-step "cargo doc (warnings are errors)";    RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
+step "cargo fmt --check";                  cargo fmt --all --check
+step "cargo clippy -D warnings (every crate; the engine also without features)"
+cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy -p spmdkit --all-targets --no-default-features -- -D warnings
+step "cargo doc (warnings are errors; the engine also without features)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+RUSTDOCFLAGS="-D warnings" cargo doc -p spmdkit --no-deps --no-default-features
 step "spmdkit built against MPICH (target-mpich/)"
 MPICC=mpicc.mpich HDF5_DIR=${HDF5_DIR:-/usr/lib/x86_64-linux-gnu/hdf5/serial} CARGO_TARGET_DIR=target-mpich \
     cargo build --release --bins
@@ -38,14 +42,21 @@ else
     echo "skipped: HDF5 is linked as found (HDF5_DIR=${HDF5_DIR:-unset})"
 fi
 step "cargo test (unit tests; mpirun, MPICH, multi-host and Slurm tests)"
-cargo test --release
+cargo test --release --workspace
 step "products with the system BLAS (--features blas)"
-cargo test --release --features blas --lib matrix::
-step "the library without default features: no clap, HDF5, plotters, indicatif or anyhow"
-forbidden=$(cargo tree --no-default-features -e normal --prefix none | grep -E '^(clap|hdf5|plotters|indicatif|anyhow) ' || true)
-if [ -n "$forbidden" ]; then echo "a default-features-off build pulls in: $forbidden"; exit 1; fi
+cargo test --release -p spmdkit-apps --features blas --lib matrix::
+step "the engine crate: no clap, plotters, indicatif or anyhow (no HDF5 either without its feature)"
+for features in "" "--features hdf5"; do
+    # shellcheck disable=SC2086
+    forbidden=$(cargo tree -p spmdkit $features -e normal --prefix none \
+        | grep -E '^(clap|plotters|indicatif|anyhow|spmdkit-apps|spmdkit-bench) ' || true)
+    if [ -n "$forbidden" ]; then echo "spmdkit $features pulls in: $forbidden"; exit 1; fi
+done
+if cargo tree -p spmdkit -e normal --prefix none | grep -q '^hdf5'; then
+    echo "spmdkit without features pulls in HDF5"; exit 1
+fi
 # The same target directory: cargo keeps each feature set's artifacts apart and reuses the rest.
-cargo build --release --no-default-features --examples
+cargo build --release -p spmdkit --examples
 cp Cargo.lock tests/user-crate/Cargo.lock
 CARGO_TARGET_DIR=$PWD/target cargo build --release --manifest-path tests/user-crate/Cargo.toml
 for np in 1 3; do

@@ -616,22 +616,6 @@ unsafe fn general_registers(_context: *mut libc::c_void) -> [(&'static str, usiz
     [("", 0); 13]
 }
 
-/// For tests of the report: a call through a null function pointer, as the crash it was made
-/// to explain (a jump to address 0, with the return address on the stack).
-pub(crate) fn call_null() {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: not safe at all, on purpose: it faults at address 0 and the process dies of
-    // SIGSEGV (the report above runs first).
-    unsafe {
-        std::arch::asm!("call {0}", in(reg) 0usize, clobber_abi("C"));
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    // SAFETY: raise has no preconditions.
-    unsafe {
-        libc::raise(libc::SIGSEGV);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

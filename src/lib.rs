@@ -22,13 +22,12 @@
 //! | [`collective`] | typed scatter / gather / broadcast of serde types, [`agree`], same-command check |
 //! | [`farm`] | the task engine: policies, lanes on a rayon pool, progress, records, failure isolation |
 //! | [`reduce`] | reproducible tree reduction by global leaf index (+ all-reduce), linear, native |
-//! | [`kernels`] | matrix generation and GEMM on `ndarray::Array2<f64>`; no MPI |
-//! | [`jobs`] | the `sleep`, `matrix` and `info` workloads, each a client of the layers below |
-//! | [`io`] | report formats and (feature `hdf5`) atomic HDF5 files |
-//! | `cli` | (feature `cli`) the command-line definitions of the `spmdkit` binaries |
+//! | `output` | (feature `hdf5`) HDF5 files written atomically: a crash leaves none or all |
 //!
-//! `spmdkit = { default-features = false }` gives everything but `cli` and `io`'s HDF5 writer:
-//! no clap, HDF5, plotting, progress bar or anyhow.
+//! This crate is the engine; it knows nothing of the applications built on it (the `spmdkit`
+//! command's jobs and command farm are the crate `spmdkit-apps`, its benchmarks
+//! `spmdkit-bench`). Its dependencies are MPI, rayon, serde, ndarray and, with the `hdf5`
+//! feature, HDF5: no command-line parser, progress-bar or plotting crate.
 //!
 //! # Who calls what
 //!
@@ -83,17 +82,14 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(unreachable_pub)]
 
-#[cfg(feature = "cli")]
-pub mod cli;
 pub mod collective;
 pub mod comm;
 mod crash;
 mod error;
 pub mod farm;
-pub mod io;
-pub mod jobs;
-pub mod kernels;
 mod names;
+#[cfg(feature = "hdf5")]
+pub mod output;
 mod program;
 pub mod reduce;
 
@@ -101,6 +97,7 @@ pub use collective::agree;
 pub use comm::{Comm, World, WorldError};
 pub use error::{Error, Kind};
 pub use farm::{pool, Ctx, Farm, Policy, Record};
+pub use program::report_crashes_as;
 pub use reduce::Leaves;
 
 /// Writes `line` and a newline to stderr in one `write`, so that launchers that forward several

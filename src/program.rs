@@ -10,9 +10,7 @@ use std::process::ExitCode;
 impl World {
     /// Runs `main` as the body of an SPMD program and returns the process's exit code.
     ///
-    /// It does what every spmdkit program needs around its work (and, started with
-    /// [`REAPER_VAR`](crate::jobs::run::REAPER_VAR) set, is instead the guardian of a rank's
-    /// commands in [`jobs::run`](crate::jobs::run)):
+    /// It does what every spmdkit program needs around its work:
     /// 1. joins the job ([`World::init`]): MPI under a launcher, one in-process rank otherwise;
     /// 2. checks that every rank runs the same build with the same arguments
     ///    ([`same_command`]);
@@ -51,15 +49,6 @@ impl World {
     {
         let name = program_name();
         crate::crash::install(&name);
-        // The guardian of a rank's commands in `spmdkit run` is this same program, restarted.
-        if let Some(rank) = std::env::var_os(crate::jobs::run::REAPER_VAR) {
-            crate::crash::identify(&format!(
-                "guardian of rank {} (host {})",
-                rank.to_string_lossy(),
-                crate::comm::host_name()
-            ));
-            return crate::jobs::run::reaper_main();
-        }
         quiet_task_panics(&name);
         let world = match World::init() {
             Ok(w) => w,
@@ -106,6 +95,15 @@ impl World {
         drop(world);
         ExitCode::from(code)
     }
+}
+
+/// Installs the crash report for a process of the program that is not a rank (a helper it
+/// starts from its own binary, say): a fatal signal (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT)
+/// prints one report on stderr, naming the process as `who`, with its registers and a backtrace,
+/// then the process dies of that signal. [`World::run`] installs it for every rank.
+pub fn report_crashes_as(who: &str) {
+    crate::crash::install(&program_name());
+    crate::crash::identify(who);
 }
 
 /// The file name this process was started as, for messages.

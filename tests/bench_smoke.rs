@@ -2,28 +2,8 @@
 
 mod common;
 
-// The benchmark binary's own modules, to read back what it wrote (they are not part of the
-// library); their unit tests run here as well as with the binary.
-#[allow(dead_code)]
-#[path = "../bin/spmdkit-bench/cli.rs"]
-mod cli;
-#[allow(dead_code)]
-#[path = "../bin/spmdkit-bench/error.rs"]
-mod error;
-#[allow(dead_code)]
-#[path = "../bin/spmdkit-bench/plot.rs"]
-mod plot;
-#[allow(dead_code)]
-#[path = "../bin/spmdkit-bench/reduce.rs"]
-mod reduce;
-#[allow(dead_code)]
-#[path = "../bin/spmdkit-bench/table.rs"]
-mod table;
-#[allow(dead_code)]
-#[path = "../bin/spmdkit-bench/workloads.rs"]
-mod workloads;
-
 use common::{Run, Scratch};
+use spmdkit_bench::{plot, workloads};
 use std::process::Command;
 
 fn bench_binary() -> &'static str {
@@ -435,17 +415,17 @@ fn bad_workload_benchmark_arguments_are_refused() {
 /// so the comparison cannot quietly time a broken job.
 #[test]
 fn the_comparison_python_jobs_answer_correctly() {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/classic_tools.py");
+    let script = common::repo("benches/classic_tools.py");
     let python = |args: &[&str]| {
         let mut cmd = Command::new("/usr/bin/python3");
-        cmd.arg(script).args(args);
+        cmd.arg(&script).args(args);
         common::run_bounded(cmd, common::HANG_LIMIT)
     };
     let run_tool = |args: &[&str]| python(args).assert_code(0).json();
     let sleep = run_tool(&["--tool", "futures", "--job", "sleep", "--workers", "16"]);
     let expected: Vec<String> = common::CLASSIC
         .iter()
-        .map(|d| spmdkit::jobs::sleep::sleep_result(*d))
+        .map(|d| spmdkit_apps::jobs::sleep::sleep_result(*d))
         .collect();
     let results: Vec<String> = sleep["results"]
         .as_array()

@@ -436,7 +436,10 @@ fn a_crash_says_who_died_and_where() {
             .skip_while(|l| !l.contains("named by addr2line"))
             .nth(1)
             .unwrap_or_default();
-        assert!(named.starts_with("spmdkit::crash::call_null"), "{err}");
+        assert!(
+            named.starts_with("spmdkit_apps::jobs::fault::call_null"),
+            "{err}"
+        );
         assert!(err.contains("Faults::arm"), "{err}");
     }
     dir.done();
@@ -463,7 +466,7 @@ fn a_task_panic_names_the_task_its_rank_thread_and_place() {
         let rank = report["tasks"][3]["rank"].as_u64().unwrap();
         let thread = report["tasks"][3]["thread"].as_u64().unwrap();
         let line = format!(
-            "spmdkit: task 3 (rank {rank}, thread {thread}) panicked at src/jobs/sleep.rs:"
+            "spmdkit: task 3 (rank {rank}, thread {thread}) panicked at bin/src/jobs/sleep.rs:"
         );
         assert!(run.stderr.contains(&line), "{}", run.stderr);
         assert!(
@@ -474,7 +477,7 @@ fn a_task_panic_names_the_task_its_rank_thread_and_place() {
         );
         let error = report["tasks"][3]["error"].as_str().unwrap();
         assert!(
-            error.starts_with("panicked at src/jobs/sleep.rs:")
+            error.starts_with("panicked at bin/src/jobs/sleep.rs:")
                 && error.ends_with(": injected fault: task 3 panics"),
             "{error}"
         );

@@ -75,30 +75,14 @@ fn pi_has_the_same_bits_at_every_rank_count() {
 }
 
 #[test]
-fn arrays_summed_after_a_dynamic_schedule_have_the_same_digest() {
+fn arrays_summed_after_a_dynamic_schedule_have_the_bits_of_the_serial_reference() {
+    // The example itself asserts its sum against the serial reference (it would exit 101).
     let line = same_everywhere("array_sum", &["30", "48"]);
     assert!(
-        line.starts_with("sum of 30 products of 48x48: digest "),
+        line.starts_with("sum of 30 arrays of 48x48: bits ")
+            && line.ends_with(", the serial reference's"),
         "{line}"
     );
-    // The digest is the sum's, computed here in the tree order on one rank of the library.
-    let sum = spmdkit::comm::inproc::run(1, |comm| {
-        let pool = spmdkit::pool(1).unwrap();
-        let mut leaves = spmdkit::Leaves::new(&pool);
-        for k in 0..30u64 {
-            let a = spmdkit::kernels::generate(7, 2 * k, 48);
-            let b = spmdkit::kernels::generate(7, 2 * k + 1, 48);
-            let mut c = ndarray::Array2::zeros((48, 48));
-            spmdkit::kernels::multiply_into(&a, &b, &mut c, 1);
-            leaves.insert(k as usize, c);
-        }
-        spmdkit::reduce::tree(comm, leaves)
-    })
-    .pop()
-    .flatten()
-    .unwrap();
-    let digest = spmdkit::kernels::digest(sum.as_slice().unwrap());
-    assert!(line.ends_with(&digest), "{line} vs {digest}");
 }
 
 #[test]

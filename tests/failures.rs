@@ -74,7 +74,7 @@ fn a_failing_task_is_recorded_and_the_others_still_run() {
         assert_eq!(tasks[2]["result"], serde_json::Value::Null);
         let error = tasks[2]["error"].as_str().unwrap();
         assert!(
-            error.starts_with("panicked at src/jobs/sleep.rs:")
+            error.starts_with("panicked at bin/src/jobs/sleep.rs:")
                 && error.ends_with(": injected fault: task 2 panics"),
             "{error}"
         );
@@ -119,7 +119,7 @@ fn the_human_report_marks_failed_tasks() {
     run.assert_code(1);
     assert!(
         run.stdout
-            .contains("FAILED: panicked at src/jobs/sleep.rs:")
+            .contains("FAILED: panicked at bin/src/jobs/sleep.rs:")
             && run.stdout.contains(": injected fault: task 1 panics"),
         "{}",
         run.stdout
@@ -316,7 +316,7 @@ fn a_killed_write_never_leaves_a_partial_file_under_the_name() {
     let timed = mpirun(2, &args, &[]);
     timed.assert_code(0);
     let full = timed.elapsed;
-    let check = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/check_matrix_h5.py");
+    let check = common::repo("tests/check_matrix_h5.py");
     let mut completed = 0;
     for step in 1..=8 {
         std::fs::write(&out, b"old contents").unwrap();
@@ -336,7 +336,7 @@ fn a_killed_write_never_leaves_a_partial_file_under_the_name() {
         let bytes = std::fs::read(&out).unwrap();
         if bytes != b"old contents" {
             let mut py = Command::new("/usr/bin/python3");
-            py.arg(check).arg(&out);
+            py.arg(&check).arg(&out);
             let r = run_bounded(py, HANG_LIMIT);
             assert_eq!(
                 r.code,

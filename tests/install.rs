@@ -13,7 +13,7 @@ const LMOD_INIT: &str = "/usr/share/lmod/lmod/init/bash";
 
 fn install(prefix: &Path) -> common::Run {
     let bin_dir = Path::new(common::binary()).parent().unwrap();
-    let mut cmd = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/install.sh"));
+    let mut cmd = Command::new(common::repo("scripts/install.sh"));
     cmd.arg("--prefix").arg(prefix).arg("--from").arg(bin_dir);
     run_bounded(cmd, Duration::from_secs(120))
 }
@@ -157,7 +157,7 @@ fn install_then_module_load_man_and_completion() {
 #[test]
 fn install_mistakes_are_refused_before_anything_is_written() {
     let dir = Scratch::new("badinstall");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/install.sh");
+    let script = common::repo("scripts/install.sh");
     let prefix = dir.path("p");
     let p = prefix.to_str().unwrap();
     let empty = dir.path("empty");
@@ -173,7 +173,7 @@ fn install_mistakes_are_refused_before_anything_is_written() {
             "is not an executable",
         ),
     ] {
-        let mut cmd = Command::new(script);
+        let mut cmd = Command::new(&script);
         cmd.args(&args);
         let run = run_bounded(cmd, Duration::from_secs(60));
         run.assert_code(2);

@@ -139,7 +139,7 @@ fn hdf5_result_is_the_sum_of_the_saved_input_products() {
     run.assert_code(0);
     let report = run.json();
     assert_eq!(dir.entries(), vec!["m.h5"]);
-    let check = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/check_matrix_h5.py");
+    let check = common::repo("tests/check_matrix_h5.py");
     let mut cmd = Command::new("/usr/bin/python3");
     cmd.arg(check).arg(&out);
     let py = common::run_bounded(cmd, common::HANG_LIMIT);

@@ -12,9 +12,7 @@ use std::process::Command;
 const HOSTS: usize = 3;
 
 fn script(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/multihost")
-        .join(name)
+    common::repo("tests/multihost").join(name)
 }
 
 /// The test hosts; removed when dropped, also when a test fails.

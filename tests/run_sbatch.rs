@@ -23,7 +23,7 @@ fn warned_run(dir: &Scratch, env: &[(&str, &str)], ready: &str) -> (Run, String)
     let journal = dir.path("j.journal");
     let _ = std::fs::remove_file(&journal);
     let mut cmd = Command::new("bash");
-    cmd.arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("slurm/run.sbatch"))
+    cmd.arg(common::repo("slurm/run.sbatch"))
         .current_dir(&dir.0)
         .env(
             "PATH",

@@ -181,8 +181,7 @@ fn the_chart_has_a_bar_per_task_and_is_the_same_from_a_saved_run() {
 /// The README's pandas lines, run on real files.
 #[test]
 fn results_load_into_pandas_in_one_line() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme = std::fs::read_to_string(common::repo("README.md")).unwrap();
     let tasks_line = r#"tasks = pd.DataFrame({k: v.asstr()[()] if v.dtype.kind == "O" else v[()] for k, v in h5py.File("run.h5")["tasks"].items()})"#;
     let matrix_line = r#"S = pd.DataFrame(h5py.File("m.h5")["result"][()])"#;
     for line in [tasks_line, matrix_line] {

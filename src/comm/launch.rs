@@ -133,7 +133,7 @@ static SET_HERE: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec
 /// rank of this job (connect to its PMIx server, find a world of the wrong size). The user's own
 /// settings (`OMPI_MCA_*` they exported, `OMPI_ALLOW_RUN_AS_ROOT`, the Slurm job's variables)
 /// stay.
-pub(crate) fn set_by_launcher(name: &str) -> bool {
+pub fn set_by_launcher(name: &str) -> bool {
     const PREFIXES: [&str; 10] = [
         "PMIX_", // PMIx: the server, the namespace, this process's rank
         "PMI_",  // PMI-1/2 (MPICH's Hydra, srun --mpi=pmi2)

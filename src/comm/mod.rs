@@ -21,7 +21,7 @@
 
 pub mod inproc;
 pub(crate) mod launch;
-pub(crate) use launch::set_by_launcher;
+pub use launch::set_by_launcher;
 pub(crate) mod mpi_backend;
 mod shm;
 mod threads;

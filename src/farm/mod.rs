@@ -33,8 +33,7 @@ mod progress;
 pub use lanes::{pool, PoolError};
 pub use live::{run_live, Control, LiveRun};
 pub use policy::{assign, ideal_makespan, planned_makespan, Assigned, Policy, UnknownPolicy};
-pub(crate) use progress::Progress;
-pub use progress::{ProgressMode, INTERVAL_VAR};
+pub use progress::{Progress, ProgressMode, INTERVAL_VAR};
 
 use crate::collective::{self, clock_offsets};
 use crate::comm::{tags, Comm};

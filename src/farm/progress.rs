@@ -5,10 +5,8 @@
 //! it is one plain line every few seconds: under `mpirun` a rank's stderr is a pseudo-terminal even
 //! when the user redirects it to a file, so a bar there would fill logs with control codes.
 //! `--quiet` turns it off. Progress never goes to stdout, so `--json` output is never mixed with it.
-//! The bar needs the `cli` feature (indicatif); without it a terminal gets the plain lines too.
+//! The bar is one line redrawn in place (`\r`) at most ten times a second.
 
-#[cfg(feature = "cli")]
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -18,7 +16,7 @@ pub const INTERVAL_VAR: &str = "SPMDKIT_PROGRESS_INTERVAL";
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ProgressMode {
-    /// A progress bar on the terminal (a plain line every 5 s without the `cli` feature).
+    /// A progress bar on the terminal.
     Bar,
     /// A plain line every `interval`.
     Lines {
@@ -44,10 +42,7 @@ impl ProgressMode {
         if quiet {
             return Ok(ProgressMode::Off);
         }
-        if cfg!(feature = "cli")
-            && !under_launcher
-            && std::io::IsTerminal::is_terminal(&std::io::stderr())
-        {
+        if !under_launcher && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
             return Ok(ProgressMode::Bar);
         }
         Ok(ProgressMode::Lines { interval })
@@ -89,58 +84,46 @@ fn eta_text(s: f64) -> String {
     }
 }
 
-/// The progress of one run: `update` as often as convenient, `finish` once.
-pub(crate) struct Progress {
+/// How often the bar is redrawn at most.
+const BAR_EVERY: Duration = Duration::from_millis(100);
+
+/// The progress of one run, shown on stderr: `update` as often as convenient, `finish` once (the
+/// engine shows it for [`Farm`](crate::Farm) runs; a program that runs its own tasks can too).
+pub struct Progress {
     mode: ProgressMode,
     total: usize,
     started: Instant,
     last_line: Instant,
     lines: usize,
-    #[cfg(feature = "cli")]
-    bar: Option<ProgressBar>,
+    drawn: bool,
 }
 
 impl Progress {
     /// Starts showing progress of `total` tasks.
-    pub(crate) fn new(total: usize, mode: ProgressMode) -> Self {
-        #[cfg(not(feature = "cli"))]
-        let mode = match mode {
-            ProgressMode::Bar => ProgressMode::Lines {
-                interval: Duration::from_secs(5),
-            },
-            other => other,
-        };
-        #[cfg(feature = "cli")]
-        let bar = (mode == ProgressMode::Bar).then(|| {
-            let bar =
-                ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
-            let style =
-                ProgressStyle::with_template("{bar:40} {pos}/{len} tasks  {per_sec}  ETA {eta}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar());
-            bar.set_style(style);
-            bar
-        });
+    pub fn new(total: usize, mode: ProgressMode) -> Self {
         let now = Instant::now();
-        Progress {
+        let mut progress = Progress {
             mode,
             total,
             started: now,
             last_line: now,
             lines: 0,
-            #[cfg(feature = "cli")]
-            bar,
+            drawn: false,
+        };
+        if mode == ProgressMode::Bar {
+            progress.bar(0);
         }
+        progress
     }
 
     /// Records that `done` tasks have finished; draws if it is time to.
-    pub(crate) fn update(&mut self, done: usize) {
+    pub fn update(&mut self, done: usize) {
         match self.mode {
             ProgressMode::Off => {}
-            ProgressMode::Bar =>
-            {
-                #[cfg(feature = "cli")]
-                if let Some(bar) = &self.bar {
-                    bar.set_position(done as u64);
+            ProgressMode::Bar => {
+                if self.last_line.elapsed() >= BAR_EVERY {
+                    self.last_line = Instant::now();
+                    self.bar(done);
                 }
             }
             ProgressMode::Lines { interval } => {
@@ -152,16 +135,21 @@ impl Progress {
         }
     }
 
-    fn line(&mut self, done: usize) {
+    /// Rate and ETA of `done` tasks so far, for people.
+    fn pace(&self, done: usize) -> (String, String) {
         let secs = self.started.elapsed().as_secs_f64();
         let rate = if secs > 0.0 { done as f64 / secs } else { 0.0 };
         // Until a task has ended there is no rate to speak of, nor an ETA.
-        let (rate, eta) = if done > 0 && rate > 0.0 {
+        if done > 0 && rate > 0.0 {
             let left = (self.total - done.min(self.total)) as f64 / rate;
             (rate_text(rate), eta_text(left))
         } else {
             ("no task ended yet".to_string(), "unknown".to_string())
-        };
+        }
+    }
+
+    fn line(&mut self, done: usize) {
+        let (rate, eta) = self.pace(done);
         let percent = if self.total > 0 {
             100.0 * done as f64 / self.total as f64
         } else {
@@ -176,16 +164,30 @@ impl Progress {
         self.lines += 1;
     }
 
+    /// Redraws the bar in place: `[#######.............] 12/40 tasks  3.1 tasks/s  ETA 9.0 s`.
+    fn bar(&mut self, done: usize) {
+        const WIDTH: usize = 30;
+        let filled = (WIDTH * done.min(self.total))
+            .checked_div(self.total)
+            .unwrap_or(WIDTH);
+        let (rate, eta) = self.pace(done);
+        let text = format!(
+            "\r[{}{}] {done}/{} tasks  {rate}  ETA {eta}\x1b[K",
+            "#".repeat(filled),
+            ".".repeat(WIDTH - filled),
+            self.total
+        );
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
+        self.drawn = true;
+    }
+
     /// Shows the end: clears the bar, or prints a last line if any line was printed.
-    pub(crate) fn finish(mut self, done: usize) {
+    pub fn finish(mut self, done: usize) {
         match self.mode {
             ProgressMode::Off => {}
-            ProgressMode::Bar =>
-            {
-                #[cfg(feature = "cli")]
-                if let Some(bar) = self.bar.take() {
-                    bar.set_position(done as u64);
-                    bar.finish_and_clear();
+            ProgressMode::Bar => {
+                if self.drawn {
+                    let _ = std::io::stderr().lock().write_all(b"\r\x1b[K");
                 }
             }
             ProgressMode::Lines { .. } => {

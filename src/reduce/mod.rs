@@ -282,21 +282,22 @@ impl<'p, D: Dimension, O: Op> Leaves<'p, D, O> {
         self.shape.as_ref().map_or(0, Dimension::size)
     }
 
-    /// A buffer of `len` values with unspecified contents: one freed by an earlier combine if
-    /// there is one (its pages are mapped already), else a new one.
-    pub(crate) fn buffer(&mut self, len: usize) -> Vec<f64> {
+    /// A buffer of `len` values with unspecified contents, for a leaf to be computed into: a
+    /// spare one if there is one (its pages are mapped already), else a new one of zeros.
+    pub fn buffer(&mut self, len: usize) -> Vec<f64> {
         match self.spare.pop() {
             Some(mut b) => {
                 b.resize(len, 0.0);
                 b
             }
-            None => crate::kernels::take_zeroed(len).unwrap_or_else(|| vec![0.0; len]),
+            None => vec![0.0; len],
         }
     }
 
-    /// Keeps `buffer` (memory whose pages are already mapped) for a later [`Self::buffer`]: a
-    /// node arriving from another rank lands in it without page faults.
-    pub(crate) fn recycle(&mut self, buffer: Vec<f64>) {
+    /// Keeps `buffer` (memory whose pages are already mapped: a spent input, say) as a spare, for
+    /// [`Self::buffer`] and for the nodes arriving from other ranks, which then land without page
+    /// faults. At most two are kept.
+    pub fn recycle(&mut self, buffer: Vec<f64>) {
         if self.spare.len() < 2 {
             self.spare.push(buffer);
         }
@@ -371,7 +372,32 @@ impl<'p, D: Dimension, O: Op> Leaves<'p, D, O> {
         Some((shape, acc))
     }
 
-    fn into_array(self) -> Option<Array<f64, D>> {
+    /// The reduction of these leaves alone, on this rank: what [`tree`] returns when one rank
+    /// holds every leaf, so the serial reference of a distributed reduction, bit for bit (`None`
+    /// if there is no leaf).
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use spmdkit::comm::{inproc, Comm};
+    /// use spmdkit::reduce::{self, Leaves};
+    /// let pool = spmdkit::pool(1).unwrap();
+    /// let values = [0.1, 0.2, 0.3, 1e16, -1e16];
+    /// let mut serial = Leaves::new(&pool);
+    /// for (i, v) in values.iter().enumerate() {
+    ///     serial.insert(i, array![*v]);
+    /// }
+    /// let serial = serial.into_array().unwrap();
+    /// let out = inproc::run(3, |comm| {
+    ///     let pool = spmdkit::pool(1).unwrap();
+    ///     let mut leaves = Leaves::new(&pool);
+    ///     for (i, v) in values.iter().enumerate().skip(comm.rank()).step_by(3) {
+    ///         leaves.insert(i, array![*v]);
+    ///     }
+    ///     reduce::tree(comm, leaves)
+    /// });
+    /// assert_eq!(out[0].as_ref().unwrap()[0].to_bits(), serial[0].to_bits());
+    /// ```
+    pub fn into_array(self) -> Option<Array<f64, D>> {
         let (shape, data) = self.fold()?;
         Some(Array::from_shape_vec(shape, data).expect("the data has the shape's length"))
     }

@@ -4,15 +4,11 @@
 
 #![allow(dead_code)]
 
-use crate::common::{run_bounded, HANG_LIMIT};
+use crate::common::{repo, run_bounded, HANG_LIMIT};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-pub fn repo(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)
-}
 
 /// A job's fields from `scontrol show job -o` (JobState, ExitCode, RestartCnt, ...).
 pub type Job = HashMap<String, String>;

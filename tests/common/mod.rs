@@ -57,7 +57,10 @@ impl Run {
 }
 
 pub fn binary() -> &'static str {
-    env!("CARGO_BIN_EXE_spmdkit")
+    match option_env!("CARGO_BIN_EXE_spmdkit") {
+        Some(path) => path,
+        None => panic!("the tests that run spmdkit belong to its package (spmdkit-apps, in bin/)"),
+    }
 }
 
 pub fn is_root() -> bool {
@@ -88,6 +91,18 @@ pub fn read_journal(path: &Path) -> Vec<Value> {
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect()
+}
+
+/// A file of the repository (the system tests belong to the packages at the root, in `bin/` and
+/// in `benches/`).
+pub fn repo(path: &str) -> PathBuf {
+    let package = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = if package.join("src/lib.rs").exists() && package.join("bin").is_dir() {
+        package
+    } else {
+        package.parent().expect("a package below the root")
+    };
+    root.join(path)
 }
 
 /// The journal's records of one kind (`run`, `started`, `finished`, `reported`).
@@ -390,7 +405,7 @@ impl Scratch {
 /// Reads an HDF5 file with h5py (an independent reader) and returns its contents as JSON:
 /// `{"attrs": {...}, "datasets": {"/path": [...]}}`.
 pub fn read_h5(path: &Path) -> serde_json::Value {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/h5_to_json.py");
+    let script = repo("tests/h5_to_json.py");
     let mut cmd = Command::new("/usr/bin/python3");
     cmd.arg(script).arg(path);
     let run = run_bounded(cmd, HANG_LIMIT);
