@@ -113,6 +113,19 @@ impl Error {
         self.from_rank.is_some()
     }
 
+    /// Marks an error that every rank returns alike without agreeing on it, because every rank
+    /// decided it from the same facts (the command line, which [`World::run`](crate::World::run)
+    /// checks is the same everywhere; a value broadcast before). [`World::run`](crate::World::run)
+    /// then ends the job normally with it; an error no rank marked or agreed on
+    /// ([`agree`](crate::agree)) ends the job at once instead, since the other ranks may be
+    /// waiting for this one in a collective.
+    pub fn everywhere(self) -> Self {
+        match self.from_rank {
+            Some(_) => self,
+            None => self.shared_from(0),
+        }
+    }
+
     /// Whether the message was already shown.
     pub fn is_reported(&self) -> bool {
         self.reported

@@ -23,10 +23,12 @@ impl World {
     /// 6. maps it to the exit code: 0 success, 2 bad input ([`Kind::BadInput`](crate::Kind)),
     ///    1 a failure while running.
     ///
-    /// Messages start with the program's file name. An error returned by only some ranks is
-    /// agreed on after `main` returns everywhere: a rank that returns early must not leave the
-    /// others waiting in a collective, so agree on rank-local failures before the next
-    /// collective (the jobs do).
+    /// Messages start with the program's file name. An error that the ranks share (agreed on
+    /// with [`agree`], returned by spmdkit's collectives, or marked with
+    /// [`Error::everywhere`](crate::Error::everywhere)) ends the job normally, printed once by
+    /// rank 0. An error that a rank returns alone ends the whole job at once with that rank's
+    /// message and exit code 1 (`MPI_Abort`): the other ranks may be waiting for it in a
+    /// collective, and would otherwise meet a message of another call or wait forever.
     ///
     /// # Collective
     /// Every process of the job must call it, once.
@@ -81,6 +83,21 @@ impl World {
                 }
             }
         });
+        if let Err(e) = &outcome {
+            if comm.size() > 1 && !e.is_shared() {
+                // The other ranks did not agree on it: they may be waiting for this one in a
+                // collective, where a message of this rank's next collective (or none) would meet
+                // theirs. End the job now, with this rank's message.
+                comm.abort(
+                    1,
+                    &format!(
+                        "{name}: error: {e}\n  (this rank alone returned the error from World::run, \
+                         and the job ends here: agree on rank-local errors with spmdkit::agree, \
+                         or mark the errors every rank decides alike with Error::everywhere)"
+                    ),
+                );
+            }
+        }
         let code = match agree(comm, outcome) {
             Ok(()) => 0,
             Err(e) => {

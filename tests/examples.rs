@@ -115,3 +115,47 @@ fn a_job_of_ones_own_writes_its_hdf5_file_atomically() {
     assert_eq!(dir.entries().len(), 4, "{:?}", dir.entries());
     dir.done();
 }
+
+#[test]
+fn an_error_on_one_rank_ends_the_job_as_the_program_chose() {
+    for np in [2, 3] {
+        let last = np - 1;
+        // Never a message of another call, never output of a job that went on.
+        let run = |how: &str| {
+            let run = launch("rank_error", np, &[how]);
+            assert!(
+                !run.stderr.contains("MPI_ERR_TRUNCATE") && run.stdout.is_empty(),
+                "{how} at np {np}: {}",
+                run.stderr
+            );
+            run
+        };
+        // Agreed on: every rank returns it, rank 0 prints it once, the kind's exit code.
+        run("agreed").assert_says_once(
+            2,
+            &format!("rank_error: error: rank {last}: input.{last} is missing"),
+        );
+        // Returned by one rank alone while the others are in the reduction: the job ends at
+        // once (within the test's limit, not at a hang timeout) with that rank's message.
+        run("alone")
+            .assert_says_once(
+                1,
+                &format!("spmdkit: rank {last}: rank_error: error: input.{last} is missing"),
+            )
+            .assert_says_once(1, "this rank alone returned the error");
+        // A panic on one rank: the job ends, naming it.
+        run("panic").assert_says_once(
+            1,
+            &format!("spmdkit: rank {last}: panicked: rank {last} cannot go on"),
+        );
+        // Another collective than the others: both calls are named.
+        run("collective").assert_says_once(
+            1,
+            "the ranks are in different collectives: this rank's collective call #4 is \
+             reduce::tree, another rank's is collective::broadcast",
+        );
+    }
+    // Without a launcher the one rank's error is the job's: its kind's exit code.
+    launch("rank_error", 0, &["alone"])
+        .assert_says_once(2, "rank_error: error: input.0 is missing");
+}

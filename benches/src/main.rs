@@ -29,7 +29,7 @@ fn write_csv(
     let mut all = vec![("ranks", comm.size().to_string())];
     all.extend_from_slice(parameters);
     all.push(("version", env!("CARGO_PKG_VERSION").to_string()));
-    all.push(("mpi", spmdkit::comm::mpi_library_for(comm.backend())));
+    all.push(("mpi", comm.backend().library()));
     Ok(table::write(path, title, &all, header, lines)?)
 }
 
@@ -194,13 +194,15 @@ fn main() -> ExitCode {
                     let _ = e.print();
                 }
                 return if e.use_stderr() {
-                    Err(Error::already_reported(Kind::BadInput))
+                    Err(Error::already_reported(Kind::BadInput).everywhere())
                 } else {
                     Ok(())
                 };
             }
         };
-        match cli.command {
+        // Rank 0 alone writes the tables and draws: its errors are agreed on, so every rank
+        // ends alike.
+        let outcome = match cli.command {
             BenchCommand::Reduce(a) => {
                 reduce_bench(comm, &agree(comm, ReduceConfig::from_args(&a))?)
             }
@@ -214,6 +216,7 @@ fn main() -> ExitCode {
             }
             BenchCommand::Plot(a) if root => Ok(PlotConfig::from_args(&a).and_then(|c| draw(&c))?),
             BenchCommand::Model(_) | BenchCommand::Plot(_) => Ok(()),
-        }
+        };
+        agree(comm, outcome)
     })
 }

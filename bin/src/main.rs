@@ -38,138 +38,147 @@ fn main() -> ExitCode {
         let timeout =
             spmdkit::collective::broadcast(comm, 0, (comm.rank() == 0).then_some(&timeout));
         comm.watch_for_hangs(timeout);
-        let root = comm.rank() == 0;
-        let under_launcher = comm.backend() == "mpi";
-        // Every rank's cores, before any worker thread starts (see collective::placement); the
-        // farm's slots follow the placed default.
-        let requested = match &cli.command {
-            Command::Sleep(a) => Some(requested_threads(a.run.threads.as_deref())),
-            Command::Matrix(a) => Some(requested_threads(a.run.threads.as_deref())),
-            Command::Info(a) => Some(requested_threads(a.threads.as_deref())),
-            Command::Run(_) => Some(None),
-            Command::Timeline(_) => None,
-        };
-        let placement = requested.map(|threads| placement::place(comm, threads));
-        match cli.command {
-            Command::Sleep(args) => {
-                let config = agree(
-                    comm,
-                    keep_alive(comm, || SleepConfig::from_args(&args, root, under_launcher)),
-                )?;
-                let tasks = root.then_some(config.params.durations.len());
-                let output = args.run.output.is_some();
-                check_faults(comm, &config.params.faults, tasks, output)?;
-                config.output.iter().for_each(note_stale_partials);
-                let Some(report) = jobs::sleep::run(comm, &config.params)? else {
-                    return Ok(());
+        // What rank 0 alone did last (print the report, write the file) is agreed on, so that
+        // every rank ends alike.
+        let outcome = run_command(comm, cli, buffers);
+        agree(comm, outcome)
+    })
+}
+
+/// Runs the subcommand on every rank. Rank 0 alone prints and writes at the end: its errors there
+/// are its own, and `main` agrees on them.
+fn run_command(comm: &dyn Comm, cli: Cli, buffers: Prefaulted) -> Result<(), Error> {
+    let root = comm.rank() == 0;
+    let under_launcher = comm.backend() == spmdkit::comm::Backend::Mpi;
+    // Every rank's cores, before any worker thread starts (see collective::placement); the
+    // farm's slots follow the placed default.
+    let requested = match &cli.command {
+        Command::Sleep(a) => Some(requested_threads(a.run.threads.as_deref())),
+        Command::Matrix(a) => Some(requested_threads(a.run.threads.as_deref())),
+        Command::Info(a) => Some(requested_threads(a.threads.as_deref())),
+        Command::Run(_) => Some(None),
+        Command::Timeline(_) => None,
+    };
+    let placement = requested.map(|threads| placement::place(comm, threads));
+    match cli.command {
+        Command::Sleep(args) => {
+            let config = agree(
+                comm,
+                keep_alive(comm, || SleepConfig::from_args(&args, root, under_launcher)),
+            )?;
+            let tasks = root.then_some(config.params.durations.len());
+            let output = args.run.output.is_some();
+            check_faults(comm, &config.params.faults, tasks, output)?;
+            config.output.iter().for_each(note_stale_partials);
+            let Some(report) = jobs::sleep::run(comm, &config.params)? else {
+                return Ok(());
+            };
+            keep_alive(comm, || {
+                let printed = print(report.render(config.json));
+                let written = match &config.output {
+                    Some(target) => io::write_sleep(&report, target).map_err(not_written),
+                    None => Ok(()),
                 };
-                keep_alive(comm, || {
-                    let printed = print(report.render(config.json));
-                    let written = match &config.output {
-                        Some(target) => io::write_sleep(&report, target).map_err(not_written),
-                        None => Ok(()),
-                    };
-                    let drawn = draw(&config.timeline, || Ok(Timeline::from_sleep(&report)));
-                    let written = written.and(drawn);
-                    written.and(printed)
-                })?;
-                match report.failed.len() {
-                    0 => Ok(()),
-                    n => Err(Error::failed(format!(
-                        "{n} of {} tasks failed (see the report)",
-                        report.tasks.len()
-                    ))),
-                }
-            }
-            Command::Matrix(args) => {
-                let config = agree(
-                    comm,
-                    keep_alive(comm, || MatrixConfig::from_args(&args, root)),
-                )?;
-                let pairs = Some(config.params.pairs());
-                let output = args.run.output.is_some();
-                check_faults(comm, &config.params.faults, pairs, output)?;
-                config.output.iter().for_each(note_stale_partials);
-                if let Some(note) = placement.as_ref().and_then(|p| p.note.as_ref()) {
-                    spmdkit::say(&format!("spmdkit: {note}"));
-                }
-                let Some(outcome) = jobs::matrix::run(comm, &config.params, buffers)? else {
-                    return Ok(());
-                };
-                let report = &outcome.report;
-                keep_alive(comm, || {
-                    let printed = print(report.render(config.json));
-                    let written = match &config.output {
-                        Some(target) => {
-                            io::write_matrix(report, &outcome.result, target, config.save_inputs)
-                                .map_err(not_written)
-                        }
-                        None => Ok(()),
-                    };
-                    let drawn = draw(&config.timeline, || {
-                        Ok(Timeline::from_matrix(report, &outcome.phases))
-                    });
-                    let written = written.and(drawn);
-                    written.and(printed)
-                })?;
-                Ok(())
-            }
-            Command::Run(args) => {
-                let config = agree(
-                    comm,
-                    keep_alive(comm, || FarmConfig::from_args(&args, root, under_launcher)),
-                )?;
-                let Some(report) = jobs::run::run(comm, &config.params)? else {
-                    return Ok(());
-                };
-                keep_alive(comm, || {
-                    let printed = print(report.render(config.json)).and_then(|()| {
-                        report
-                            .mark_printed()
-                            .map_err(|e| e.context("after printing the report"))
-                    });
-                    let written = match &config.output {
-                        Some(target) => io::write_run(&report, target).map_err(not_written),
-                        None => Ok(()),
-                    };
-                    let drawn = draw(&config.timeline, || {
-                        jobs::run::journal::read(&config.params.journal)
-                            .map(|entries| Timeline::from_journal(&entries))
-                            .map_err(|e| e.to_string())
-                    });
-                    let written = written.and(drawn);
-                    written.and(printed)
-                })?;
-                report.outcome()
-            }
-            Command::Timeline(args) => {
-                if !root {
-                    return Ok(());
-                }
-                let target = timeline_target(&args.output, args.force)?;
-                let timeline = Timeline::from_file(&args.input).map_err(Error::bad_input)?;
-                timeline.write(&target).map_err(Error::failed)?;
-                eprintln!(
-                    "spmdkit: wrote {} ({} tasks on {} workers)",
-                    args.output.display(),
-                    timeline.events.len(),
-                    timeline.tracks.len()
-                );
-                Ok(())
-            }
-            Command::Info(args) => {
-                let threads = agree(comm, threads_here(args.threads.as_deref()))?;
-                if let Some(note) = placement.as_ref().and_then(|p| p.note.as_ref()) {
-                    spmdkit::say(&format!("spmdkit: {note}"));
-                }
-                let how = placement.map(|p| p.how).unwrap_or_default();
-                if let Some(report) = jobs::info::run(comm, threads, &how, &io::hdf5_version()) {
-                    print(report.render(args.json))?;
-                }
-                Ok(())
+                let drawn = draw(&config.timeline, || Ok(Timeline::from_sleep(&report)));
+                let written = written.and(drawn);
+                written.and(printed)
+            })?;
+            match report.failed.len() {
+                0 => Ok(()),
+                n => Err(Error::failed(format!(
+                    "{n} of {} tasks failed (see the report)",
+                    report.tasks.len()
+                ))),
             }
         }
-    })
+        Command::Matrix(args) => {
+            let config = agree(
+                comm,
+                keep_alive(comm, || MatrixConfig::from_args(&args, root)),
+            )?;
+            let pairs = Some(config.params.pairs());
+            let output = args.run.output.is_some();
+            check_faults(comm, &config.params.faults, pairs, output)?;
+            config.output.iter().for_each(note_stale_partials);
+            if let Some(note) = placement.as_ref().and_then(|p| p.note.as_ref()) {
+                spmdkit::say(&format!("spmdkit: {note}"));
+            }
+            let Some(outcome) = jobs::matrix::run(comm, &config.params, buffers)? else {
+                return Ok(());
+            };
+            let report = &outcome.report;
+            keep_alive(comm, || {
+                let printed = print(report.render(config.json));
+                let written = match &config.output {
+                    Some(target) => {
+                        io::write_matrix(report, &outcome.result, target, config.save_inputs)
+                            .map_err(not_written)
+                    }
+                    None => Ok(()),
+                };
+                let drawn = draw(&config.timeline, || {
+                    Ok(Timeline::from_matrix(report, &outcome.phases))
+                });
+                let written = written.and(drawn);
+                written.and(printed)
+            })?;
+            Ok(())
+        }
+        Command::Run(args) => {
+            let config = agree(
+                comm,
+                keep_alive(comm, || FarmConfig::from_args(&args, root, under_launcher)),
+            )?;
+            let Some(report) = jobs::run::run(comm, &config.params)? else {
+                return Ok(());
+            };
+            keep_alive(comm, || {
+                let printed = print(report.render(config.json)).and_then(|()| {
+                    report
+                        .mark_printed()
+                        .map_err(|e| e.context("after printing the report"))
+                });
+                let written = match &config.output {
+                    Some(target) => io::write_run(&report, target).map_err(not_written),
+                    None => Ok(()),
+                };
+                let drawn = draw(&config.timeline, || {
+                    jobs::run::journal::read(&config.params.journal)
+                        .map(|entries| Timeline::from_journal(&entries))
+                        .map_err(|e| e.to_string())
+                });
+                let written = written.and(drawn);
+                written.and(printed)
+            })?;
+            report.outcome()
+        }
+        Command::Timeline(args) => {
+            if !root {
+                return Ok(());
+            }
+            let target = timeline_target(&args.output, args.force)?;
+            let timeline = Timeline::from_file(&args.input).map_err(Error::bad_input)?;
+            timeline.write(&target).map_err(Error::failed)?;
+            eprintln!(
+                "spmdkit: wrote {} ({} tasks on {} workers)",
+                args.output.display(),
+                timeline.events.len(),
+                timeline.tracks.len()
+            );
+            Ok(())
+        }
+        Command::Info(args) => {
+            let threads = agree(comm, threads_here(args.threads.as_deref()))?;
+            if let Some(note) = placement.as_ref().and_then(|p| p.note.as_ref()) {
+                spmdkit::say(&format!("spmdkit: {note}"));
+            }
+            let how = placement.map(|p| p.how).unwrap_or_default();
+            if let Some(report) = jobs::info::run(comm, threads, &how, &io::hdf5_version()) {
+                print(report.render(args.json))?;
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Every rank parses the same arguments; rank 0 alone prints help or the usage error. `None` when
@@ -217,7 +226,7 @@ fn prefault_matrices() -> Prefaulted {
 fn parse(comm: &dyn Comm) -> Result<Option<Cli>, Error> {
     // Under mpirun a rank's stdout is a pseudo-terminal even when the user redirects it to a
     // file: colour only a process started by hand.
-    let color = if comm.backend() == "mpi" {
+    let color = if comm.backend() == spmdkit::comm::Backend::Mpi {
         ColorChoice::Never
     } else {
         ColorChoice::Auto
@@ -233,7 +242,7 @@ fn parse(comm: &dyn Comm) -> Result<Option<Cli>, Error> {
                 let _ = e.print();
             }
             if e.use_stderr() {
-                Err(Error::already_reported(Kind::BadInput))
+                Err(Error::already_reported(Kind::BadInput).everywhere())
             } else {
                 Ok(None)
             }

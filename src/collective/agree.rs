@@ -30,6 +30,7 @@ where
     C: Comm + ?Sized,
     E: Into<Error>,
 {
+    super::enter(comm, super::Call::Agree);
     let size = comm.size() as u64;
     let local = local.map_err(Into::into);
     let mine = if local.is_err() {

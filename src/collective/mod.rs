@@ -13,11 +13,13 @@
 //! the others waiting.
 
 mod agree;
+mod calls;
 mod clock;
 mod command;
 pub mod placement;
 
 pub use agree::agree;
+pub(crate) use calls::{enter, Call};
 pub(crate) use clock::clock_offsets;
 pub use command::same_command;
 
@@ -92,6 +94,7 @@ where
     S: Serialize,
     D: DeserializeOwned,
 {
+    enter(comm, Call::Scatter);
     let encoded = parts.map(|ps| ps.iter().map(|p| encode(p)).collect());
     let mine = comm.scatter_bytes(root, encoded);
     decode_or_abort(comm, &mine, "a scattered part")
@@ -125,6 +128,7 @@ where
     S: Serialize + ?Sized,
     D: DeserializeOwned,
 {
+    enter(comm, Call::Gather);
     let parts = comm.gather_bytes(root, &encode(value))?;
     Some(
         parts
@@ -157,6 +161,7 @@ where
     C: Comm + ?Sized,
     T: Serialize + DeserializeOwned,
 {
+    enter(comm, Call::Broadcast);
     let bytes = if comm.rank() == root {
         encode(value.expect("broadcast: the root must supply the value"))
     } else {

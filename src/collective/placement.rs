@@ -248,7 +248,7 @@ pub struct Placement {
 /// # Collective
 /// Every rank must call it, before it starts its worker threads.
 pub fn place<C: Comm + ?Sized>(comm: &C, requested: Option<usize>) -> Placement {
-    let launched = comm.backend() == "mpi";
+    let launched = comm.backend() == crate::comm::Backend::Mpi;
     let affinity = affinity();
     let allowed = allowed_cpus(&affinity);
     let seen = Seen {

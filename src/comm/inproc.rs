@@ -76,7 +76,7 @@ impl ThreadComm {
                 return queue.remove(pos).expect("position is in range");
             }
             if self.shared.failed.load(Ordering::SeqCst) {
-                panic!("rank {}: another simulated rank failed", self.rank);
+                panic!("rank {}: {FAILED_FOR_ANOTHER}", self.rank);
             }
             let now = Instant::now();
             if now >= deadline {
@@ -140,15 +140,19 @@ impl Comm for ThreadComm {
         panic!("rank {} aborted with code {code}: {message}", self.rank);
     }
 
-    fn backend(&self) -> &'static str {
-        "in-process"
+    fn backend(&self) -> super::Backend {
+        super::Backend::InProcess
     }
 }
+
+/// How a rank that waited for one that failed panics.
+const FAILED_FOR_ANOTHER: &str = "another simulated rank failed";
 
 /// Runs `f` on `size` simulated ranks, one thread each, and returns their results by rank.
 ///
 /// # Panics
-/// If `size` is 0, or if any rank panics (after every rank has stopped).
+/// If `size` is 0, or if any rank panics (after every rank has stopped), with the message of the
+/// rank whose panic ended the job.
 ///
 /// # Examples
 /// ```
@@ -184,6 +188,14 @@ where
             .into_iter()
             .map(|h| h.join().expect("rank thread catches its own panics"))
             .collect();
+        // The panic that ended the job is the one of a rank that did not fail for another.
+        let first = results.iter().enumerate().find_map(|(rank, r)| {
+            let why = crate::farm::panic_message(r.as_ref().err()?.as_ref());
+            (!why.contains(FAILED_FOR_ANOTHER)).then_some((rank, why))
+        });
+        if let Some((rank, why)) = first {
+            panic!("simulated rank {rank} panicked: {why}");
+        }
         results
             .into_iter()
             .enumerate()

@@ -164,8 +164,8 @@ pub trait Comm {
     /// be waiting in a collective.
     fn abort(&self, code: i32, message: &str) -> !;
 
-    /// A short name of the backend, for reports: `"mpi"` or `"in-process"`.
-    fn backend(&self) -> &'static str;
+    /// The backend this communicator runs on.
+    fn backend(&self) -> Backend;
 
     /// Turns hang detection on with `timeout` (`None` or zero: off). From then on the main thread
     /// of every rank sends heartbeats while it waits, and a rank silent for longer than
@@ -284,6 +284,17 @@ pub trait Comm {
         let bytes =
             self.broadcast_bytes(0, min.map(|m| m.to_le_bytes().to_vec()).unwrap_or_default());
         u64::from_le_bytes(bytes[..8].try_into().expect("8-byte value"))
+    }
+
+    /// [`Comm::all_reduce_min_u64`] of two values at once (one `MPI_Allreduce` of two).
+    ///
+    /// # Collective
+    /// Every rank must call it.
+    fn all_reduce_min_pair(&self, values: [u64; 2]) -> [u64; 2] {
+        [
+            self.all_reduce_min_u64(values[0]),
+            self.all_reduce_min_u64(values[1]),
+        ]
     }
 
     /// Copies `root`'s `buf` into every other rank's `buf`, which must have the same length.
@@ -430,9 +441,9 @@ impl From<WorldError> for crate::Error {
 /// Most programs use [`World::run`](crate::World::run), which joins the job and does the rest
 /// (same-command check, panics, exit codes); [`World::init`] is the step underneath. Dropping the
 /// world finalises MPI.
-pub struct World(Backend);
+pub struct World(Joined);
 
-enum Backend {
+enum Joined {
     /// Started by a launcher: `MPI_COMM_WORLD`.
     Mpi(mpi_backend::MpiComm),
     /// Started by hand: a single rank, MPI never initialised.
@@ -452,7 +463,7 @@ impl World {
     /// cannot start with Funneled threading.
     pub fn init() -> Result<World, WorldError> {
         let Some(launch) = launch::detect() else {
-            return Ok(World(Backend::Solo(inproc::ThreadComm::solo())));
+            return Ok(World(Joined::Solo(inproc::ThreadComm::solo())));
         };
         launch::apply_open_mpi_settings(|k| std::env::var(k).ok());
         let comm = mpi_backend::MpiComm::init().map_err(|e| WorldError::Init(e.to_string()))?;
@@ -467,34 +478,52 @@ impl World {
                 });
             }
         }
-        Ok(World(Backend::Mpi(comm)))
+        Ok(World(Joined::Mpi(comm)))
     }
 
     /// The communicator of this process.
     pub fn comm(&self) -> &dyn Comm {
         match &self.0 {
-            Backend::Mpi(c) => c,
-            Backend::Solo(c) => c,
+            Joined::Mpi(c) => c,
+            Joined::Solo(c) => c,
         }
     }
 }
 
-/// The MPI library this build is linked with (`MPI_Get_library_version`, first line), when the
-/// job runs under MPI; `none (...)` otherwise.
-pub fn mpi_library_for(backend: &str) -> String {
-    if backend == "mpi" {
-        mpi_backend::library_version()
-    } else {
-        "none (single rank started without a launcher)".into()
-    }
+/// What a communicator runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// MPI: the process was started by a launcher.
+    Mpi,
+    /// Ranks as threads of one process (one rank when started without a launcher).
+    InProcess,
 }
 
-/// The MPI standard version the library implements, e.g. `(3, 1)`, under MPI; `(0, 0)` otherwise.
-pub fn mpi_standard_for(backend: &str) -> (i32, i32) {
-    if backend == "mpi" {
-        mpi_backend::standard_version()
-    } else {
-        (0, 0)
+impl Backend {
+    /// A short name for reports: `"mpi"` or `"in-process"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Mpi => "mpi",
+            Backend::InProcess => "in-process",
+        }
+    }
+
+    /// The MPI library this build is linked with (`MPI_Get_library_version`, first line) under
+    /// MPI; `none (...)` otherwise.
+    pub fn library(self) -> String {
+        match self {
+            Backend::Mpi => mpi_backend::library_version(),
+            Backend::InProcess => "none (single rank started without a launcher)".into(),
+        }
+    }
+
+    /// The MPI standard version the library implements, e.g. `(3, 1)`, under MPI; `None`
+    /// otherwise.
+    pub fn mpi_standard(self) -> Option<(i32, i32)> {
+        match self {
+            Backend::Mpi => Some(mpi_backend::standard_version()),
+            Backend::InProcess => None,
+        }
     }
 }
 

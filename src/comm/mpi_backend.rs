@@ -400,8 +400,8 @@ impl Comm for MpiComm {
         self.world.abort(code)
     }
 
-    fn backend(&self) -> &'static str {
-        "mpi"
+    fn backend(&self) -> super::Backend {
+        super::Backend::Mpi
     }
 
     fn watch_for_hangs(&self, timeout: Option<Duration>) {
@@ -565,6 +565,19 @@ impl Comm for MpiComm {
                 scope,
                 &value,
                 &mut out,
+                SystemOperation::min(),
+            ));
+        });
+        out
+    }
+
+    fn all_reduce_min_pair(&self, values: [u64; 2]) -> [u64; 2] {
+        let mut out = [0u64; 2];
+        mpi::request::scope(|scope| {
+            self.complete(self.world.immediate_all_reduce_into(
+                scope,
+                &values[..],
+                &mut out[..],
                 SystemOperation::min(),
             ));
         });

@@ -113,6 +113,7 @@ where
     R: Serialize + DeserializeOwned + Send + Sync,
     F: Fn(Ctx, &T) -> R + Sync,
 {
+    collective::enter(comm, collective::Call::LiveRun);
     let slots = collective::gather(comm, 0, &pool.current_num_threads());
     comm.barrier();
     let epoch = Instant::now();
@@ -552,7 +553,7 @@ mod tests {
         fn abort(&self, code: i32, message: &str) -> ! {
             self.0.abort(code, message)
         }
-        fn backend(&self) -> &'static str {
+        fn backend(&self) -> crate::comm::Backend {
             self.0.backend()
         }
     }

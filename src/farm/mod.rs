@@ -30,6 +30,7 @@ mod live;
 mod policy;
 mod progress;
 
+pub(crate) use lanes::panic_message;
 pub use lanes::{pool, PoolError};
 pub use live::{run_live, Control, LiveRun};
 pub use policy::{assign, ideal_makespan, planned_makespan, Assigned, Policy, UnknownPolicy};
@@ -243,11 +244,13 @@ impl<'p> Farm<'p> {
         R: Send,
         F: Fn(Ctx, &T) -> R + Sync,
     {
+        collective::enter(comm, collective::Call::Farm);
         let root = comm.rank() == 0;
         let lanes = collective::gather(comm, 0, &self.pool.current_num_threads());
         let mode = match self.progress {
             Some(mode) => Ok(mode),
-            None => ProgressMode::choose(false, comm.backend() == "mpi").map_err(Error::bad_input),
+            None => ProgressMode::choose(false, comm.backend() == crate::comm::Backend::Mpi)
+                .map_err(Error::bad_input),
         };
         let checked = if root {
             self.check_costs(tasks.len()).and(mode)

@@ -523,6 +523,7 @@ where
     D: Dimension,
     O: Op,
 {
+    crate::collective::enter(comm, crate::collective::Call::Tree);
     let (rank, size) = (comm.rank(), comm.size());
     if size > 1 {
         comm.prepare_streams();
@@ -565,6 +566,7 @@ where
     D: Dimension,
     O: Op,
 {
+    crate::collective::enter(comm, crate::collective::Call::AllTree);
     let at_root = tree(comm, leaves);
     let shape: Option<Vec<usize>> = collective::broadcast(
         comm,
@@ -615,6 +617,7 @@ where
     D: Dimension,
     O: Op,
 {
+    crate::collective::enter(comm, crate::collective::Call::Linear);
     let pool = leaves.pool;
     let local = leaves.fold();
     if comm.rank() != 0 {
@@ -669,6 +672,7 @@ where
     C: Comm + ?Sized,
     D: Dimension,
 {
+    crate::collective::enter(comm, crate::collective::Call::Native);
     let mut local = leaves
         .into_array()
         .unwrap_or_else(|| Array::zeros(shape.clone()));

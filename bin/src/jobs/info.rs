@@ -85,16 +85,14 @@ pub fn run<C: Comm + ?Sized>(
             hosts.push(m.host.clone());
         }
     }
-    let (major, minor) = spmdkit::comm::mpi_standard_for(comm.backend());
     Some(InfoReport {
         command: "info",
         version: env!("CARGO_PKG_VERSION").to_string(),
-        backend: comm.backend().to_string(),
-        mpi_library: spmdkit::comm::mpi_library_for(comm.backend()),
-        mpi_standard: if comm.backend() == "mpi" {
-            format!("{major}.{minor}")
-        } else {
-            "none".into()
+        backend: comm.backend().name().to_string(),
+        mpi_library: comm.backend().library(),
+        mpi_standard: match comm.backend().mpi_standard() {
+            Some((major, minor)) => format!("{major}.{minor}"),
+            None => "none".into(),
         },
         ranks: comm.size(),
         threads_per_rank: all.iter().map(|m| m.threads).max().unwrap_or(1),

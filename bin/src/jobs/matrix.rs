@@ -328,7 +328,7 @@ pub fn run<C: Comm + ?Sized>(
             })
             .collect(),
         version: env!("CARGO_PKG_VERSION").to_string(),
-        mpi_library: spmdkit::comm::mpi_library_for(comm.backend()),
+        mpi_library: comm.backend().library(),
     };
     Ok(Some(MatrixOutcome {
         report,

@@ -213,7 +213,7 @@ fn build_report<C: Comm + ?Sized>(
         failed,
         per_rank,
         version: env!("CARGO_PKG_VERSION").to_string(),
-        mpi_library: spmdkit::comm::mpi_library_for(comm.backend()),
+        mpi_library: comm.backend().library(),
     }
 }
 
