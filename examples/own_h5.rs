@@ -7,7 +7,7 @@
 
 use rand::{Rng, SeedableRng};
 use spmdkit::output::{hdf5, OutputTarget};
-use spmdkit::{agree, Error, Farm, Policy, World};
+use spmdkit::{agree, Error, Policy, World};
 
 fn histogram(seed: u64) -> Vec<u64> {
     let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
@@ -34,24 +34,23 @@ fn main() -> std::process::ExitCode {
             root.then(|| OutputTarget::check(path.as_ref(), false))
                 .transpose(),
         )?;
-        let pool = agree(comm, spmdkit::pool(2))?;
-        let run = Farm::new(&pool).policy(Policy::Cyclic).run(
-            comm,
-            (0..count).collect(),
-            |_, &seed| histogram(seed),
-        )?;
+        let run = comm
+            .farm()?
+            .policy(Policy::Cyclic)
+            .run(comm, 0..count, |_, &seed| histogram(seed))?;
+        run.check(comm)?; // every task succeeded, or every rank returns the first failure
         let (Some(all), Some(target)) = (run.gather(comm), target) else {
-            return Ok(());
+            return agree(comm, Ok::<(), Error>(())); // rank 0's write, below, is agreed on
         };
         let rows: Vec<Vec<u64>> = all
             .records
             .into_iter()
-            .map(|r| r.result.map_err(Error::failed))
-            .collect::<Result<_, _>>()?;
+            .filter_map(|r| r.result.ok())
+            .collect();
         let table = ndarray::Array2::from_shape_vec((rows.len(), 16), rows.concat())
-            .map_err(|e| Error::failed(e.to_string()))?;
+            .expect("16 bins a row");
         let total = table.sum_axis(ndarray::Axis(0));
-        target.write_with(|file: &hdf5::File| {
+        let written = target.write_with(|file: &hdf5::File| {
             file.new_dataset_builder()
                 .with_data(&table)
                 .create("histograms")?;
@@ -59,7 +58,8 @@ fn main() -> std::process::ExitCode {
                 .with_data(&total)
                 .create("total")?;
             Ok(())
-        })?;
+        });
+        agree(comm, written)?;
         println!(
             "wrote {path} on {} ranks: {count} histograms, total {total}",
             comm.size()

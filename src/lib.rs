@@ -3,14 +3,16 @@
 //!
 //! # The model
 //!
-//! Every rank runs the same program. Rank 0 holds the task list; the engine ([`Farm`]) runs every
-//! task once over all ranks × threads — planned in advance (`lpt` with a cost per task, `block`,
-//! `cyclic`) or handed out as ranks ask (`dynamic`) — and returns one [`Record`] per task on the
-//! rank that ran it, which [`farm::Run::gather`] can bring to rank 0. Results that are arrays stay
-//! where they were computed and meet in a reduction: each rank inserts them into [`Leaves`] by the
-//! task's id, and [`reduce::tree`] combines them up a binomial tree in ⌈log2 P⌉ rounds, with the
-//! same bits for any number of ranks and threads and any schedule. Started without a launcher, a
-//! program is one in-process rank and never starts MPI.
+//! Every rank runs the same program, the closure given to [`World::run`], which gets the [`Job`]:
+//! the communicator and this rank's threads. Rank 0 holds the task list; the engine ([`Farm`],
+//! or [`Job::run`]) runs every task once over all ranks × threads — planned in advance (`lpt`
+//! with a cost per task, `block`, `cyclic`) or handed out as ranks ask (`dynamic`) — and returns
+//! one [`Record`] per task on the rank that ran it. The run ends in one collective step:
+//! [`farm::Run::sum`] (results summed by task id up a binomial tree in ⌈log2 P⌉ rounds, with the
+//! same bits for any number of ranks and threads and any schedule), [`farm::Run::collect`] (every
+//! result at rank 0 in task order) or [`farm::Run::check`]; underneath, [`Leaves`] and
+//! [`reduce::tree`] take arrays of any shape. Started without a launcher, a program is one
+//! in-process rank and never starts MPI.
 //!
 //! # The layers
 //!
@@ -32,44 +34,35 @@
 //! # Who calls what
 //!
 //! Functions documented as **collective** must be called by every rank, in the same order; the
-//! rest are local. MPI is only ever called from the thread that started the program (MPI's
-//! `Funneled` level): tasks run on the pool's threads and never call MPI. A rank-local failure
-//! (a file one rank cannot read) must be agreed on with [`agree`] before the next collective, or
-//! the other ranks would wait for it.
+//! rest are local; every collective checks that all ranks make the same call, and names where
+//! each rank is when they do not. MPI is only ever called from the thread that started the
+//! program (MPI's `Funneled` level): tasks run on the pool's threads and never call MPI. A
+//! rank-local failure (a file one rank cannot read) is agreed on with [`agree`], so that every
+//! rank ends alike; an error that one rank returns from [`World::run`] alone ends the whole job
+//! at once with its message (see [`World::run`]).
 //!
 //! # A complete program
 //!
-//! A Monte Carlo estimate of π: 16 tasks under `dynamic`, each returning its estimate, summed
-//! in the fixed tree so the answer has the same bits on any number of ranks
-//! (`examples/pi.rs` is this program, with arguments):
+//! A Monte Carlo estimate of π: 64 tasks under `dynamic`, each returning its estimate, summed in
+//! the fixed tree so the answer has the same bits on any number of ranks and threads
+//! (`examples/pi.rs` is this program, with arguments and a check against the serial sum):
 //!
 //! ```no_run
-//! use ndarray::array;
 //! use rand::{Rng, SeedableRng};
-//! use spmdkit::{reduce, Error, Farm, Leaves, World};
+//!
+//! fn estimate(seed: u64) -> f64 {
+//!     let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
+//!     let inside = (0..1_000_000)
+//!         .filter(|_| rng.random::<f64>().powi(2) + rng.random::<f64>().powi(2) <= 1.0)
+//!         .count();
+//!     4.0 * inside as f64 / 1e6
+//! }
 //!
 //! fn main() -> std::process::ExitCode {
-//!     World::run(|comm| {
-//!         let pool = spmdkit::agree(comm, spmdkit::pool(spmdkit::comm::threads_here(None)?.count))?;
-//!         let tasks: Vec<u64> = (0..16).collect(); // the seeds; only rank 0's list is used
-//!         let run = Farm::new(&pool).run(comm, tasks, |_ctx, &seed| {
-//!             let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
-//!             let n = 1_000_000;
-//!             let inside = (0..n)
-//!                 .filter(|_| {
-//!                     let (x, y): (f64, f64) = (rng.random(), rng.random());
-//!                     x * x + y * y <= 1.0
-//!                 })
-//!                 .count();
-//!             4.0 * inside as f64 / n as f64
-//!         })?;
-//!         let mut leaves = Leaves::new(&pool);
-//!         for r in run.records() {
-//!             let estimate = r.result.clone().map_err(Error::failed)?;
-//!             leaves.insert(r.id, array![estimate]);
-//!         }
-//!         if let Some(sum) = reduce::tree(comm, leaves) {
-//!             println!("pi ≈ {}", sum[0] / 16.0);
+//!     spmdkit::World::run(|job| {
+//!         let run = job.run(0..64u64, |_ctx, &seed| estimate(seed))?; // read on rank 0 only
+//!         if let Some(sum) = run.sum(job)? {                           // Some on rank 0
+//!             println!("pi = {}", sum / 64.0);
 //!         }
 //!         Ok(())
 //!     })
@@ -87,6 +80,7 @@ pub mod comm;
 mod crash;
 mod error;
 pub mod farm;
+mod job;
 mod names;
 #[cfg(feature = "hdf5")]
 pub mod output;
@@ -97,6 +91,7 @@ pub use collective::agree;
 pub use comm::{Comm, World, WorldError};
 pub use error::{Error, Kind};
 pub use farm::{pool, Ctx, Farm, Policy, Record};
+pub use job::Job;
 pub use program::report_crashes_as;
 pub use reduce::Leaves;
 

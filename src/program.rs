@@ -2,7 +2,9 @@
 
 use crate::collective::{agree, same_command};
 use crate::comm::{Comm, World};
+use crate::comm::{DEFAULT_HANG_TIMEOUT_S, HANG_TIMEOUT_VAR};
 use crate::farm::lanes::panic_message;
+use crate::Job;
 use crate::{say, Error};
 use std::panic::{self, AssertUnwindSafe};
 use std::process::ExitCode;
@@ -13,14 +15,20 @@ impl World {
     /// It does what every spmdkit program needs around its work:
     /// 1. joins the job ([`World::init`]): MPI under a launcher, one in-process rank otherwise;
     /// 2. checks that every rank runs the same build with the same arguments
-    ///    ([`same_command`]);
-    /// 3. keeps task panics quiet: a panic inside a task of the engine ([`Farm`](crate::Farm))
+    ///    ([`same_command`]), and turns hang detection on ([`Comm::watch_for_hangs`]) with
+    ///    [`HANG_TIMEOUT_VAR`] seconds, 300 by default, `0` off:
+    ///    a rank silent for that long ends the job, named; a main thread that computes longer
+    ///    than that outside spmdkit's calls runs its work through
+    ///    [`keep_alive`](crate::comm::keep_alive) (tasks of the [`Farm`](crate::Farm) run on
+    ///    the pool's threads while the main thread keeps the heartbeat);
+    /// 3. gives `main` the [`Job`]: the communicator and this rank's threads;
+    /// 4. keeps task panics quiet: a panic inside a task of the engine ([`Farm`](crate::Farm))
     ///    prints one line, since the engine records it as the task's failure;
-    /// 4. turns a panic that escapes `main` into an abort of the whole job that names the rank
+    /// 5. turns a panic that escapes `main` into an abort of the whole job that names the rank
     ///    (never an unwind into `MPI_Finalize` while other ranks wait);
-    /// 5. agrees on the outcome ([`agree`]), so every rank exits alike and rank 0
+    /// 6. agrees on the outcome ([`agree`]), so every rank exits alike and rank 0
     ///    alone prints the error, naming the rank it came from;
-    /// 6. maps it to the exit code: 0 success, 2 bad input ([`Kind::BadInput`](crate::Kind)),
+    /// 7. maps it to the exit code: 0 success, 2 bad input ([`Kind::BadInput`](crate::Kind)),
     ///    1 a failure while running.
     ///
     /// Messages start with the program's file name. An error that the ranks share (agreed on
@@ -47,7 +55,7 @@ impl World {
     /// ```
     pub fn run<F>(main: F) -> ExitCode
     where
-        F: FnOnce(&dyn Comm) -> Result<(), Error>,
+        F: FnOnce(&Job<'_>) -> Result<(), Error>,
     {
         let name = program_name();
         crate::crash::install(&name);
@@ -71,18 +79,21 @@ impl World {
             .skip(1)
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
-        let outcome = same_command(comm, &args).and_then(|()| {
-            match panic::catch_unwind(AssertUnwindSafe(|| main(comm))) {
-                Ok(outcome) => outcome,
-                Err(payload) => {
-                    let why = panic_message(payload.as_ref());
-                    if comm.size() > 1 {
-                        comm.abort(1, &format!("panicked: {why}"));
+        let job = Job::new(comm);
+        let outcome = same_command(comm, &args)
+            .and_then(|()| watch_for_hangs(comm))
+            .and_then(
+                |()| match panic::catch_unwind(AssertUnwindSafe(|| main(&job))) {
+                    Ok(outcome) => outcome,
+                    Err(payload) => {
+                        let why = panic_message(payload.as_ref());
+                        if comm.size() > 1 {
+                            comm.abort(1, &format!("panicked: {why}"));
+                        }
+                        Err(Error::failed(format!("panicked: {why}")))
                     }
-                    Err(Error::failed(format!("panicked: {why}")))
-                }
-            }
-        });
+                },
+            );
         if let Err(e) = &outcome {
             if comm.size() > 1 && !e.is_shared() {
                 // The other ranks did not agree on it: they may be waiting for this one in a
@@ -112,6 +123,26 @@ impl World {
         drop(world);
         ExitCode::from(code)
     }
+}
+
+/// Turns hang detection on with rank 0's [`HANG_TIMEOUT_VAR`] (default
+/// [`DEFAULT_HANG_TIMEOUT_S`]; a bad value is bad input on every rank).
+fn watch_for_hangs(comm: &dyn Comm) -> Result<(), Error> {
+    let mine = match std::env::var(HANG_TIMEOUT_VAR) {
+        Err(_) => Ok(DEFAULT_HANG_TIMEOUT_S),
+        Ok(text) => match text.trim().parse::<f64>() {
+            Ok(s) if (0.0..=1.0e6).contains(&s) => Ok(s),
+            _ => Err(Error::bad_input(format!(
+                "{HANG_TIMEOUT_VAR} = '{}': expected seconds from 0 (off) to 1000000",
+                text.escape_debug()
+            ))),
+        },
+    };
+    // Every rank watches with rank 0's timeout (the environment may differ between ranks).
+    let seconds = agree(comm, mine)?;
+    let seconds: f64 = crate::collective::broadcast(comm, 0, Some(&seconds));
+    comm.watch_for_hangs((seconds > 0.0).then(|| std::time::Duration::from_secs_f64(seconds)));
+    Ok(())
 }
 
 /// Installs the crash report for a process of the program that is not a rank (a helper it

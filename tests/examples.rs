@@ -79,10 +79,50 @@ fn arrays_summed_after_a_dynamic_schedule_have_the_bits_of_the_serial_reference(
     // The example itself asserts its sum against the serial reference (it would exit 101).
     let line = same_everywhere("array_sum", &["30", "48"]);
     assert!(
-        line.starts_with("sum of 30 arrays of 48x48: bits ")
-            && line.ends_with(", the serial reference's"),
+        line.starts_with("sum of 30 arrays of 48x48: bits "),
         "{line}"
     );
+}
+
+#[test]
+fn a_sweep_brings_every_result_to_rank_0_in_task_order() {
+    // The example checks its values against the closed form; the output is the same everywhere.
+    let outputs: Vec<String> = [0, 1, 2, 3]
+        .into_iter()
+        .map(|np| {
+            let run = launch("sweep", np, &["4000"]);
+            run.assert_code(0);
+            let last = format!("200 points on {} ranks", np.max(1));
+            assert!(run.stdout.trim_end().ends_with(&last), "{}", run.stdout);
+            run.stdout.replace(&last, "")
+        })
+        .collect();
+    assert!(outputs.iter().all(|o| *o == outputs[0]), "{outputs:#?}");
+    assert!(
+        outputs[0].starts_with("a = 0.5, b = 1: 0.80"),
+        "{}",
+        outputs[0]
+    );
+}
+
+#[test]
+fn failing_tasks_are_listed_and_the_job_fails_alike_everywhere() {
+    for np in [0, 2, 3] {
+        let run = launch("failing_tasks", np, &[]);
+        run.assert_says_once(
+            1,
+            "failing_tasks: error: task 2 failed: invalid float literal",
+        );
+        assert!(run.stderr.contains("task 4 (rank "), "{}", run.stderr);
+        let on = format!("5 of 7 tasks ok on {} ranks", np.max(1));
+        assert_eq!(
+            run.stdout,
+            format!(
+                "{on}\ntask 2 failed: invalid float literal\ntask 4 failed: panicked at \
+                 examples/failing_tasks.rs:14:13: task input 'boom'\n"
+            )
+        );
+    }
 }
 
 #[test]
@@ -149,10 +189,14 @@ fn an_error_on_one_rank_ends_the_job_as_the_program_chose() {
             &format!("spmdkit: rank {last}: panicked: rank {last} cannot go on"),
         );
         // Another collective than the others: both calls are named.
+        let others = if np == 2 { "rank 0" } else { "ranks 0-1" };
         run("collective").assert_says_once(
             1,
-            "the ranks are in different collectives: this rank's collective call #4 is \
-             reduce::tree, another rank's is collective::broadcast",
+            &format!(
+                "spmdkit: rank 0: the ranks are in different collectives: {others} in \
+                 reduce::tree at examples/rank_error.rs:47:28; rank {last} in \
+                 collective::broadcast at examples/rank_error.rs:36:37"
+            ),
         );
     }
     // Without a launcher the one rank's error is the job's: its kind's exit code.

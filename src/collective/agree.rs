@@ -25,6 +25,7 @@ use crate::Error;
 /// });
 /// assert!(outcomes.iter().all(|o| o == &Err((Some(2), "rank 2: bad file".to_string(), 2))));
 /// ```
+#[track_caller]
 pub fn agree<C, T, E>(comm: &C, local: Result<T, E>) -> Result<T, Error>
 where
     C: Comm + ?Sized,

@@ -2,8 +2,8 @@
 //! entry, with one `MPI_Allreduce` of two numbers, that all ranks make the same call. A rank that
 //! calls another collective than the others (or skips one, and so meets the others' next call)
 //! ends the job with a message naming both calls, instead of meeting a message of another call
-//! (`MPI_ERR_TRUNCATE`, a value that does not decode) or waiting forever. The messages number the
-//! calls (the n-th checked call of this rank) so that a program's author can find them.
+//! (`MPI_ERR_TRUNCATE`, a value that does not decode) or waiting forever. The message says where
+//! each rank is, by the place in the program that made the call.
 
 use crate::comm::Comm;
 use std::cell::Cell;
@@ -25,19 +25,6 @@ pub(crate) enum Call {
 }
 
 impl Call {
-    const ALL: [Call; 10] = [
-        Call::Broadcast,
-        Call::Gather,
-        Call::Scatter,
-        Call::Agree,
-        Call::Farm,
-        Call::Tree,
-        Call::AllTree,
-        Call::Linear,
-        Call::Native,
-        Call::LiveRun,
-    ];
-
     fn name(self) -> &'static str {
         match self {
             Call::Broadcast => "collective::broadcast",
@@ -64,23 +51,18 @@ fn id(n: u64, call: Call) -> u64 {
     (n << 8) | call as u64
 }
 
-/// The name of the call of an identifier.
-fn name(id: u64) -> &'static str {
-    Call::ALL
-        .iter()
-        .find(|c| **c as u64 == id & 0xff)
-        .map_or("an unknown call", |c| c.name())
-}
-
-/// Checks that every rank makes the same collective call, `call`, as its next one; ends the job
-/// with a message naming both calls when they differ.
+/// Checks that every rank makes the same collective call, `call`, as its next one; when they
+/// differ, rank 0 ends the job with a message naming every rank's call and where the program
+/// made it (spmdkit's collectives pass their caller's location down).
 ///
 /// # Collective
 /// Every rank must call it (which is what it checks).
+#[track_caller]
 pub(crate) fn enter<C: Comm + ?Sized>(comm: &C, call: Call) {
     if comm.size() == 1 {
         return;
     }
+    let at = std::panic::Location::caller();
     let n = CALLS.with(|c| {
         let n = c.get();
         c.set(n + 1);
@@ -88,22 +70,36 @@ pub(crate) fn enter<C: Comm + ?Sized>(comm: &C, call: Call) {
     });
     let mine = id(n, call);
     let [lowest, not_highest] = comm.all_reduce_min_pair([mine, !mine]);
-    let highest = !not_highest;
-    if lowest == highest {
+    if lowest == !not_highest {
         return;
     }
-    let other = if mine == lowest { highest } else { lowest };
-    // Every rank is here: the lowest rank tells.
-    if comm.rank() == 0 {
+    // Every rank is here: rank 0 learns where each one is and tells.
+    let here = format!(
+        "{} at {}:{}:{}",
+        call.name(),
+        at.file(),
+        at.line(),
+        at.column()
+    );
+    if let Some(all) = comm.gather_bytes(0, here.as_bytes()) {
+        let mut places: Vec<(String, Vec<usize>)> = Vec::new();
+        for (rank, place) in all.iter().enumerate() {
+            let place = String::from_utf8_lossy(place).into_owned();
+            match places.iter_mut().find(|(p, _)| *p == place) {
+                Some((_, ranks)) => ranks.push(rank),
+                None => places.push((place, vec![rank])),
+            }
+        }
+        let told: Vec<String> = places
+            .iter()
+            .map(|(place, ranks)| format!("{} in {place}", ranks_text(ranks)))
+            .collect();
         comm.abort(
             1,
             &format!(
-                "the ranks are in different collectives: this rank's collective call #{} is {}, \
-                 another rank's is {} (every rank must make the same collective calls in the \
-                 same order)",
-                n + 1,
-                name(mine),
-                name(other)
+                "the ranks are in different collectives: {} (every rank must make the same \
+                 collective calls in the same order)",
+                told.join("; ")
             ),
         );
     }
@@ -111,8 +107,28 @@ pub(crate) fn enter<C: Comm + ?Sized>(comm: &C, call: Call) {
     comm.barrier();
     comm.abort(
         1,
-        "the ranks are in different collectives (see the message above)",
+        "the ranks are in different collectives (see rank 0's message)",
     );
+}
+
+/// `rank 3`, `ranks 0-2, 5`.
+fn ranks_text(ranks: &[usize]) -> String {
+    let mut runs: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < ranks.len() {
+        let mut j = i;
+        while j + 1 < ranks.len() && ranks[j + 1] == ranks[j] + 1 {
+            j += 1;
+        }
+        runs.push(if j == i {
+            ranks[i].to_string()
+        } else {
+            format!("{}-{}", ranks[i], ranks[j])
+        });
+        i = j + 1;
+    }
+    let word = if ranks.len() == 1 { "rank" } else { "ranks" };
+    format!("{word} {}", runs.join(", "))
 }
 
 #[cfg(test)]
@@ -121,7 +137,7 @@ mod tests {
     use crate::comm::inproc;
 
     #[test]
-    fn the_same_calls_pass_and_different_ones_name_both() {
+    fn the_same_calls_pass_and_different_ones_name_every_rank_and_place() {
         for size in [1, 2, 3, 5] {
             let out = inproc::run(size, |comm| {
                 enter(comm, Call::Gather);
@@ -131,26 +147,28 @@ mod tests {
             assert_eq!(out, (0..size).collect::<Vec<_>>());
         }
         let died = std::panic::catch_unwind(|| {
-            inproc::run(3, |comm| {
+            inproc::run(5, |comm| {
                 enter(comm, Call::Agree);
-                enter(
-                    comm,
-                    if comm.rank() == 2 {
-                        Call::Broadcast
-                    } else {
-                        Call::Tree
-                    },
-                );
+                if comm.rank() == 3 {
+                    enter(comm, Call::Broadcast)
+                } else {
+                    enter(comm, Call::Tree)
+                }
             })
         });
         let why = crate::farm::panic_message(died.expect_err("the job ends").as_ref());
         assert!(
             why.contains(
-                "rank 0 aborted with code 1: the ranks are in different collectives: this \
-                 rank's collective call #2 is reduce::tree, another rank's is \
-                 collective::broadcast"
-            ),
+                "rank 0 aborted with code 1: the ranks are in different collectives: ranks 0-2, \
+                 4 in reduce::tree at src/collective/calls.rs:"
+            ) && why.contains("; rank 3 in collective::broadcast at src/collective/calls.rs:"),
             "{why}"
         );
+    }
+
+    #[test]
+    fn rank_lists_are_short() {
+        assert_eq!(ranks_text(&[3]), "rank 3");
+        assert_eq!(ranks_text(&[0, 1, 2, 5, 7, 8]), "ranks 0-2, 5, 7-8");
     }
 }

@@ -77,6 +77,7 @@ pub(crate) fn decode_or_abort<C: Comm + ?Sized, T: DeserializeOwned>(
 /// });
 /// assert_eq!(got, vec![vec![0.5], vec![], vec![1.0, 2.0]]);
 /// ```
+#[track_caller]
 pub fn scatter<C, T>(comm: &C, root: usize, parts: Option<Vec<T>>) -> T
 where
     C: Comm + ?Sized,
@@ -88,6 +89,7 @@ where
 /// [`scatter`] where the root sends one type and every rank receives another with the same
 /// encoding (the root sends references, `(usize, &T)`, the ranks receive `(usize, T)`), so the
 /// root need not clone what it sends.
+#[track_caller]
 pub(crate) fn scatter_as<C, S, D>(comm: &C, root: usize, parts: Option<Vec<S>>) -> D
 where
     C: Comm + ?Sized,
@@ -113,6 +115,7 @@ where
 /// assert_eq!(got[0].as_ref().unwrap()[3], (6, "hi".to_string()));
 /// assert_eq!(got[3], None);
 /// ```
+#[track_caller]
 pub fn gather<C, T>(comm: &C, root: usize, value: &T) -> Option<Vec<T>>
 where
     C: Comm + ?Sized,
@@ -122,6 +125,7 @@ where
 }
 
 /// [`gather`] with a sent type and a received type of the same encoding.
+#[track_caller]
 pub(crate) fn gather_as<C, S, D>(comm: &C, root: usize, value: &S) -> Option<Vec<D>>
 where
     C: Comm + ?Sized,
@@ -156,6 +160,7 @@ where
 /// });
 /// assert!(got.iter().all(|w| w == &["tree", "linear"]));
 /// ```
+#[track_caller]
 pub fn broadcast<C, T>(comm: &C, root: usize, value: Option<&T>) -> T
 where
     C: Comm + ?Sized,

@@ -33,6 +33,13 @@ pub use threads::{
     ThreadsError, MAX_THREADS, PLACED_ORIGIN, THREADS_PER_CORE,
 };
 
+/// The variable that sets the hang timeout of every spmdkit program, in seconds (`0`: off); see
+/// [`World::run`](crate::World::run).
+pub const HANG_TIMEOUT_VAR: &str = "SPMDKIT_HANG_TIMEOUT";
+
+/// The hang timeout without [`HANG_TIMEOUT_VAR`], in seconds.
+pub const DEFAULT_HANG_TIMEOUT_S: f64 = 300.0;
+
 /// A message tag. Programs may use tags below [`RESERVED_TAGS`] for their own point-to-point
 /// messages; the tags from there up belong to spmdkit's collectives, engine and reductions.
 pub type Tag = i32;

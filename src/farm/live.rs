@@ -99,6 +99,7 @@ impl Bell {
 ///
 /// # Collective
 /// Every rank must call it.
+#[track_caller]
 pub fn run_live<C, T, R, F>(
     comm: &C,
     pool: &ThreadPool,

@@ -77,9 +77,11 @@ pub struct Record<R> {
     pub result: Result<R, String>,
 }
 
-/// A rank's part of a finished run: the records of the tasks it ran.
+/// A rank's part of a finished run: the records of the tasks it ran (and the pool they ran on,
+/// for [`Run::sum`]).
 #[derive(Debug)]
-pub struct Run<R> {
+pub struct Run<'p, R> {
+    pool: &'p ThreadPool,
     records: Vec<Record<R>>,
     /// Rank 0: the threads of every rank; elsewhere empty.
     threads: Vec<usize>,
@@ -100,7 +102,7 @@ pub struct Gathered<R> {
     pub wall_s: f64,
 }
 
-impl<R> Run<R> {
+impl<R> Run<'_, R> {
     /// The records of the tasks this rank ran, in the order its threads ran them.
     pub fn records(&self) -> &[Record<R>] {
         &self.records
@@ -159,6 +161,118 @@ impl<R> Run<R> {
             threads: self.threads,
             wall_s,
         })
+    }
+}
+
+impl<R> Run<'_, R> {
+    /// Whether every task of the run succeeded, on every rank: `Ok` everywhere, or on every rank
+    /// the same error naming the first failed task (the lowest id on the lowest rank that has
+    /// one), its rank and its message.
+    ///
+    /// # Collective
+    /// Every rank must call it.
+    ///
+    /// # Errors
+    /// [`Kind::Failed`](crate::Kind::Failed) when a task failed (returned an error or panicked).
+    #[track_caller]
+    pub fn check<C: Comm + ?Sized>(&self, comm: &C) -> Result<(), Error> {
+        let first = self
+            .records
+            .iter()
+            .filter_map(|r| r.result.as_ref().err().map(|e| (r.id, e)))
+            .min_by_key(|(id, _)| *id);
+        let local = match first {
+            Some((id, why)) => Err(Error::failed(format!("task {id} failed: {why}"))),
+            None => Ok(()),
+        };
+        agree(comm, local)
+    }
+
+    /// This rank's results by task id, once every task of the run succeeded ([`Run::check`]).
+    ///
+    /// # Collective
+    /// Every rank must call it.
+    ///
+    /// # Errors
+    /// As [`Run::check`].
+    #[track_caller]
+    pub fn results<C: Comm + ?Sized>(self, comm: &C) -> Result<Vec<(usize, R)>, Error> {
+        self.check(comm)?;
+        Ok(self
+            .records
+            .into_iter()
+            .filter_map(|r| r.result.ok().map(|v| (r.id, v)))
+            .collect())
+    }
+
+    /// Every task's result at rank 0, in task order (rank 0 holds the task list too: zip them
+    /// for the inputs), once every task succeeded; the other ranks get `None`.
+    ///
+    /// # Collective
+    /// Every rank must call it.
+    ///
+    /// # Errors
+    /// As [`Run::check`].
+    ///
+    /// # Examples
+    /// ```
+    /// use spmdkit::comm::inproc;
+    /// let out = inproc::run(2, |comm| {
+    ///     let pool = spmdkit::pool(2).unwrap();
+    ///     let farm = spmdkit::Farm::new(&pool).quiet();
+    ///     farm.run(comm, ["a", "bb", "ccc"].map(String::from), |_, s| s.len()).unwrap().collect(comm).unwrap()
+    /// });
+    /// assert_eq!(out, vec![Some(vec![1, 2, 3]), None]);
+    /// ```
+    #[track_caller]
+    pub fn collect<C: Comm + ?Sized>(self, comm: &C) -> Result<Option<Vec<R>>, Error>
+    where
+        R: Serialize + DeserializeOwned,
+    {
+        self.check(comm)?;
+        Ok(self.gather(comm).map(|all| {
+            all.records
+                .into_iter()
+                .filter_map(|r| r.result.ok())
+                .collect()
+        }))
+    }
+
+    /// The sum of every task's result (a number, an array of numbers or an `ndarray` array)
+    /// once every task succeeded: each result is the leaf of its task's id in the reproducible
+    /// tree ([`reduce::tree`](crate::reduce::tree)), so the sum has the same bits for any number
+    /// of ranks and threads and any schedule; rank 0 gets `Some`, the others `None` (and rank 0
+    /// `None` when there was no task).
+    ///
+    /// # Collective
+    /// Every rank must call it.
+    ///
+    /// # Errors
+    /// As [`Run::check`].
+    ///
+    /// # Examples
+    /// ```
+    /// use spmdkit::comm::inproc;
+    /// let out = inproc::run(3, |comm| {
+    ///     let pool = spmdkit::pool(2).unwrap();
+    ///     let run = spmdkit::Farm::new(&pool).quiet();
+    ///     let run = run.run(comm, (1..=4u64).map(|k| k as f64), |_, &x| [x, x * x]).unwrap();
+    ///     run.sum(comm).unwrap()
+    /// });
+    /// assert_eq!(out, vec![Some([10.0, 30.0]), None, None]);
+    /// ```
+    #[track_caller]
+    pub fn sum<C: Comm + ?Sized>(self, comm: &C) -> Result<Option<R>, Error>
+    where
+        R: crate::reduce::Leaf,
+    {
+        let pool = self.pool;
+        let results = self.results(comm)?;
+        let mut leaves = crate::Leaves::new(pool);
+        for (id, value) in results {
+            leaves.insert(id, value.into_leaf());
+        }
+        Ok(crate::reduce::tree(comm, leaves).map(R::from_leaf))
     }
 }
 
@@ -223,9 +337,10 @@ impl<'p> Farm<'p> {
         self.progress(ProgressMode::Off)
     }
 
-    /// Runs every task once and returns this rank's records. `tasks` is read on rank 0 only
-    /// (the other ranks may pass an empty list). `work` runs on the pool's threads; a panic in it
-    /// is caught and recorded as the task's failure.
+    /// Runs every task once and returns this rank's records. `tasks` (a `Vec`, a range, any
+    /// iterator) is read on rank 0 only: the other ranks may pass an empty list. `work` runs on
+    /// the pool's threads; a panic in it is caught and recorded as the task's failure, with its
+    /// message and location.
     ///
     /// # Collective
     /// Every rank must call it, with the same policy, after building its pool.
@@ -237,13 +352,24 @@ impl<'p> Farm<'p> {
     /// # Panics
     /// If `work` panics outside a task (it cannot: panics in `work` are the task's) or a backend
     /// invariant breaks; a message that does not decode aborts the job instead.
-    pub fn run<C, T, R, F>(&self, comm: &C, tasks: Vec<T>, work: F) -> Result<Run<R>, Error>
+    #[track_caller]
+    pub fn run<C, T, R, F>(
+        &self,
+        comm: &C,
+        tasks: impl IntoIterator<Item = T>,
+        work: F,
+    ) -> Result<Run<'p, R>, Error>
     where
         C: Comm + ?Sized,
         T: Serialize + DeserializeOwned + Send + Sync,
         R: Send,
         F: Fn(Ctx, &T) -> R + Sync,
     {
+        let tasks: Vec<T> = if comm.rank() == 0 {
+            tasks.into_iter().collect()
+        } else {
+            Vec::new()
+        };
         collective::enter(comm, collective::Call::Farm);
         let root = comm.rank() == 0;
         let lanes = collective::gather(comm, 0, &self.pool.current_num_threads());
@@ -298,11 +424,58 @@ impl<'p> Farm<'p> {
             })
             .collect();
         Ok(Run {
+            pool: self.pool,
             records,
             threads: lanes.unwrap_or_default(),
             tasks: tasks.len(),
             epoch,
             shift,
+        })
+    }
+
+    /// [`Farm::run`] for tasks that can fail: `work` returns `Result<R, E>`, and an `Err` is
+    /// recorded as the task's failure with the error's message, as a panic is.
+    ///
+    /// # Collective
+    /// As [`Farm::run`].
+    ///
+    /// # Errors
+    /// As [`Farm::run`].
+    #[track_caller]
+    pub fn try_run<C, T, R, E, F>(
+        &self,
+        comm: &C,
+        tasks: impl IntoIterator<Item = T>,
+        work: F,
+    ) -> Result<Run<'p, R>, Error>
+    where
+        C: Comm + ?Sized,
+        T: Serialize + DeserializeOwned + Send + Sync,
+        R: Send,
+        E: std::fmt::Display,
+        F: Fn(Ctx, &T) -> Result<R, E> + Sync,
+    {
+        let run = self.run(comm, tasks, |ctx, t| {
+            work(ctx, t).map_err(|e| e.to_string())
+        })?;
+        Ok(Run {
+            records: run
+                .records
+                .into_iter()
+                .map(|r| Record {
+                    result: r.result.and_then(|v| v),
+                    id: r.id,
+                    rank: r.rank,
+                    thread: r.thread,
+                    start_s: r.start_s,
+                    end_s: r.end_s,
+                })
+                .collect(),
+            pool: run.pool,
+            threads: run.threads,
+            tasks: run.tasks,
+            epoch: run.epoch,
+            shift: run.shift,
         })
     }
 
@@ -669,7 +842,7 @@ mod tests {
                     .policy(policy)
                     .costs(vec![1.0; 9])
                     .quiet()
-                    .run(comm, (0..9u32).collect(), |_, &t| {
+                    .run(comm, 0..9u32, |_, &t| {
                         if t == 4 {
                             panic!("task {t} broke");
                         }

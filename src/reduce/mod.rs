@@ -25,6 +25,76 @@ use std::str::FromStr;
 /// Values per work item of a parallel element-wise combine; smaller arrays combine inline.
 const COMBINE_CHUNK: usize = 64 * 1024;
 
+/// A value that can be a leaf of a reduction: a number, an array of numbers, or an `ndarray`
+/// array of `f64` of any shape. [`Run::sum`](crate::farm::Run::sum) takes any of them.
+pub trait Leaf: Sized {
+    /// The shape of its array.
+    type Dim: Dimension;
+    /// The value as an array.
+    fn into_leaf(self) -> Array<f64, Self::Dim>;
+    /// The value back from an array of the same shape.
+    fn from_leaf(array: Array<f64, Self::Dim>) -> Self;
+}
+
+impl Leaf for f64 {
+    type Dim = ndarray::Ix1;
+    fn into_leaf(self) -> Array<f64, ndarray::Ix1> {
+        Array::from_elem(1, self)
+    }
+    fn from_leaf(array: Array<f64, ndarray::Ix1>) -> Self {
+        array[0]
+    }
+}
+
+impl<const N: usize> Leaf for [f64; N] {
+    type Dim = ndarray::Ix1;
+    fn into_leaf(self) -> Array<f64, ndarray::Ix1> {
+        Array::from_vec(self.to_vec())
+    }
+    fn from_leaf(array: Array<f64, ndarray::Ix1>) -> Self {
+        let mut out = [0.0; N];
+        out.copy_from_slice(
+            array
+                .as_slice()
+                .expect("a leaf comes back in standard layout"),
+        );
+        out
+    }
+}
+
+impl<D: Dimension> Leaf for Array<f64, D> {
+    type Dim = D;
+    fn into_leaf(self) -> Self {
+        self
+    }
+    fn from_leaf(array: Self) -> Self {
+        array
+    }
+}
+
+/// The sum of `values` (leaves 0, 1, 2, ... in that order) in the tree's order, on this thread:
+/// the bits that [`tree`] and [`Run::sum`](crate::farm::Run::sum) give for the same values on
+/// any number of ranks and threads, so the serial reference of a distributed sum. `None` for no
+/// value.
+///
+/// ```
+/// let values = [1e16, 1.0, -1e16, 1.0];
+/// let sum = spmdkit::reduce::serial_sum(values).unwrap();
+/// assert_eq!(sum, (1e16 + 1.0) + (-1e16 + 1.0)); // pairs first: 0, where a loop gives 1
+/// assert_eq!(values.iter().sum::<f64>(), 1.0);
+/// ```
+pub fn serial_sum<L: Leaf>(values: impl IntoIterator<Item = L>) -> Option<L> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("a pool of one thread");
+    let mut leaves = Leaves::new(&pool);
+    for (i, v) in values.into_iter().enumerate() {
+        leaves.insert(i, v.into_leaf());
+    }
+    leaves.into_array().map(L::from_leaf)
+}
+
 /// An element-wise operation that is commutative and whose result does not depend on how the
 /// elements are split over threads (each element is combined on its own).
 pub trait Op: Copy + Send + Sync + 'static {
@@ -517,6 +587,7 @@ fn recv_leaves<C: Comm + ?Sized, D: Dimension, O: Op>(
 ///
 /// # Examples
 /// See [`Leaves`].
+#[track_caller]
 pub fn tree<C, D, O>(comm: &C, mut leaves: Leaves<D, O>) -> Option<Array<f64, D>>
 where
     C: Comm + ?Sized,
@@ -560,6 +631,7 @@ where
 /// });
 /// assert!(out.iter().all(|m| m == &Some(array![3.0])));
 /// ```
+#[track_caller]
 pub fn all_tree<C, D, O>(comm: &C, leaves: Leaves<D, O>) -> Option<Array<f64, D>>
 where
     C: Comm + ?Sized,
@@ -611,6 +683,7 @@ where
 /// });
 /// assert_eq!(out[0], Some(array![4.0, 6.0]));
 /// ```
+#[track_caller]
 pub fn linear<C, D, O>(comm: &C, leaves: Leaves<D, O>) -> Option<Array<f64, D>>
 where
     C: Comm + ?Sized,
@@ -667,6 +740,7 @@ where
 /// });
 /// assert_eq!(out[0], Some(ndarray::array![0.0, 0.0])); // ranks without leaves contribute zeros
 /// ```
+#[track_caller]
 pub fn native<C, D>(comm: &C, leaves: Leaves<D, Sum>, shape: D) -> Option<Array<f64, D>>
 where
     C: Comm + ?Sized,
@@ -693,6 +767,7 @@ where
 ///
 /// # Collective
 /// Every rank must call it with the same strategy and shape.
+#[track_caller]
 pub fn reduce<C, D>(
     comm: &C,
     strategy: Strategy,

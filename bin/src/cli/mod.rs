@@ -63,11 +63,7 @@ pub struct Cli {
     pub hang_timeout: Option<String>,
 }
 
-/// The variable that sets the default of `--hang-timeout`.
-pub const HANG_TIMEOUT_VAR: &str = "SPMDKIT_HANG_TIMEOUT";
-
-/// `--hang-timeout` when neither it nor [`HANG_TIMEOUT_VAR`] is given, in seconds.
-pub const DEFAULT_HANG_TIMEOUT_S: f64 = 300.0;
+pub use spmdkit::comm::{DEFAULT_HANG_TIMEOUT_S, HANG_TIMEOUT_VAR};
 
 impl Cli {
     /// The hang timeout to enforce (`None`: off), from `--hang-timeout`, else

@@ -1,4 +1,5 @@
-//! Squares of 100 numbers, summed reproducibly over whatever ranks run them.
+//! Squares of 100 numbers, summed reproducibly over whatever ranks run them, with the lower-level
+//! pieces: an explicit pool, the farm, leaves by task id and the tree.
 
 use serde::{Deserialize, Serialize};
 use spmdkit::{reduce, Error, Farm, Leaves, Policy, World};
@@ -11,7 +12,7 @@ struct Task {
 fn main() -> std::process::ExitCode {
     World::run(|comm| {
         let pool = spmdkit::agree(comm, spmdkit::pool(2))?;
-        let tasks = (0..100).map(|x| Task { x }).collect();
+        let tasks: Vec<Task> = (0..100).map(|x| Task { x }).collect();
         let run = Farm::new(&pool)
             .policy(Policy::Dynamic)
             .quiet()
