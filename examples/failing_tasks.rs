@@ -22,10 +22,12 @@ fn main() -> std::process::ExitCode {
         if let Some(all) = collective::gather(job, 0, &failed) {
             let ok = 7 - all.iter().map(Vec::len).sum::<usize>();
             println!("{ok} of 7 tasks ok on {} ranks", job.size());
-            for (id, why) in all.concat() {
+            let mut failed = all.concat();
+            failed.sort(); // by task id, whichever rank ran it
+            for (id, why) in failed {
                 println!("task {id} failed: {why}");
             }
         }
-        run.check(job) // Err on every rank: task 2 failed: invalid float literal
+        run.check(job) // Err on every rank: [rank R: ]task 2 failed: invalid float literal
     })
 }

@@ -15,7 +15,7 @@ impl World {
     /// It does what every spmdkit program needs around its work:
     /// 1. joins the job ([`World::init`]): MPI under a launcher, one in-process rank otherwise;
     /// 2. checks that every rank runs the same build with the same arguments
-    ///    ([`same_command`]), and turns hang detection on ([`Comm::watch_for_hangs`]) with
+    ///    (the same-command check), and turns hang detection on ([`Comm::watch_for_hangs`]) with
     ///    [`HANG_TIMEOUT_VAR`] seconds, 300 by default, `0` off:
     ///    a rank silent for that long ends the job, named; a main thread that computes longer
     ///    than that outside spmdkit's calls runs its work through

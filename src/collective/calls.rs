@@ -22,6 +22,7 @@ pub(crate) enum Call {
     Linear = 8,
     Native = 9,
     LiveRun = 10,
+    Check = 11,
 }
 
 impl Call {
@@ -37,6 +38,7 @@ impl Call {
             Call::Linear => "reduce::linear",
             Call::Native => "reduce::native",
             Call::LiveRun => "farm::run_live",
+            Call::Check => "Run::check",
         }
     }
 }

@@ -14,17 +14,7 @@ use crate::Error;
 /// # Errors
 /// The first rank whose command differs from rank 0's, with both commands, as bad input (exit
 /// code 2); every rank gets it.
-///
-/// # Examples
-/// ```
-/// use spmdkit::comm::{inproc, Comm};
-/// let out = inproc::run(3, |comm| {
-///     let args = vec![if comm.rank() == 2 { "b" } else { "a" }.to_string()];
-///     spmdkit::collective::same_command(comm, &args).map_err(|e| e.from_rank())
-/// });
-/// assert!(out.iter().all(|o| o == &Err(Some(2))));
-/// ```
-pub fn same_command<C: Comm + ?Sized>(comm: &C, args: &[String]) -> Result<(), Error> {
+pub(crate) fn same_command<C: Comm + ?Sized>(comm: &C, args: &[String]) -> Result<(), Error> {
     let mut mine = vec![env!("CARGO_PKG_VERSION").to_string()];
     mine.extend(args.iter().cloned());
     let root = super::broadcast(comm, 0, (comm.rank() == 0).then_some(&mine));
@@ -41,4 +31,18 @@ pub fn same_command<C: Comm + ?Sized>(comm: &C, args: &[String]) -> Result<(), E
         )))
     };
     super::agree(comm, local)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::comm::{inproc, Comm};
+
+    #[test]
+    fn the_first_rank_started_differently_is_named_everywhere() {
+        let out = inproc::run(3, |comm| {
+            let args = vec![if comm.rank() == 2 { "b" } else { "a" }.to_string()];
+            super::same_command(comm, &args).map_err(|e| e.from_rank())
+        });
+        assert!(out.iter().all(|o| o == &Err(Some(2))));
+    }
 }

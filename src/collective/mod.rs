@@ -21,7 +21,7 @@ pub mod placement;
 pub use agree::agree;
 pub(crate) use calls::{enter, Call};
 pub(crate) use clock::clock_offsets;
-pub use command::same_command;
+pub(crate) use command::same_command;
 
 use crate::comm::Comm;
 use serde::de::DeserializeOwned;

@@ -5,7 +5,7 @@
 //! (source, tag), which gives MPI's non-overtaking order. When any rank panics, the shared
 //! `failed` flag is raised and every rank blocked in `recv` panics too, so a bug in a distributed
 //! algorithm fails its test instead of hanging it. A receive that waits longer than
-//! [`RECV_TIMEOUT`] is treated as a deadlock for the same reason.
+//! A wait longer than 60 s is treated as a deadlock for the same reason.
 
 use super::{Comm, Tag};
 use std::collections::VecDeque;
@@ -15,7 +15,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// How long a simulated rank waits for a message before declaring a deadlock.
-pub const RECV_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const RECV_TIMEOUT: Duration = Duration::from_secs(60);
 
 struct Message {
     src: usize,

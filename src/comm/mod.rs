@@ -27,10 +27,11 @@ mod shm;
 mod threads;
 mod watch;
 
+#[cfg(test)]
+pub(crate) use threads::placed_threads;
 pub(crate) use threads::set_placed_threads;
 pub use threads::{
-    max_threads, placed_threads, requested_threads, resolve_threads, threads_here, Threads,
-    ThreadsError, MAX_THREADS, PLACED_ORIGIN, THREADS_PER_CORE,
+    max_threads, requested_threads, threads_here, Threads, ThreadsError, MAX_THREADS,
 };
 
 /// The variable that sets the hang timeout of every spmdkit program, in seconds (`0`: off); see
@@ -341,7 +342,7 @@ pub trait Comm {
 
 /// Whether a launcher (`mpirun`, `mpiexec`, `srun`) started this process, so that
 /// [`World::init`](crate::World::init) will start MPI. Reads the environment only.
-pub fn launched() -> bool {
+pub(crate) fn launched() -> bool {
     launch::detect().is_some()
 }
 

@@ -10,7 +10,7 @@ pub const MAX_THREADS: usize = 4096;
 /// in every other thread's queue, so starting and ending a pool costs time growing with the
 /// square of its threads over the cores: here (2 cores) 0.12 s at 128 threads, 3.8 s at 1024,
 /// 15 s at 2048, for one 0.1 s task. 64 per core keeps that cost to a fraction of a second.
-pub const THREADS_PER_CORE: usize = 64;
+pub(crate) const THREADS_PER_CORE: usize = 64;
 
 /// The most threads for a rank that may run on `cores` cores.
 pub fn max_threads(cores: usize) -> usize {
@@ -49,16 +49,7 @@ pub struct Threads {
 ///
 /// # Errors
 /// A value that is not a whole number from 1 to [`max_threads`]`(available)`.
-///
-/// # Examples
-/// ```
-/// use spmdkit::comm::resolve_threads;
-/// let env = |k: &str| (k == "SLURM_CPUS_PER_TASK").then(|| "6".to_string());
-/// assert_eq!(resolve_threads(None, env, 2).unwrap().count, 6);
-/// assert_eq!(resolve_threads(Some("3"), env, 2).unwrap().count, 3);
-/// assert!(resolve_threads(Some("0"), env, 2).is_err());
-/// ```
-pub fn resolve_threads(
+pub(crate) fn resolve_threads(
     arg: Option<&str>,
     env: impl Fn(&str) -> Option<String>,
     available: usize,
@@ -102,7 +93,7 @@ pub fn resolve_threads(
 static PLACED_THREADS: AtomicUsize = AtomicUsize::new(0);
 
 /// Where a default thread count comes from once the job's ranks were placed.
-pub const PLACED_ORIGIN: &str = "its share of the host's cores";
+pub(crate) const PLACED_ORIGIN: &str = "its share of the host's cores";
 
 /// Records the default thread count that placement decided for this process
 /// ([`crate::collective::placement::place`]).
@@ -111,16 +102,16 @@ pub(crate) fn set_placed_threads(n: usize) {
 }
 
 /// The default thread count of this process once its ranks were placed, if they were.
-pub fn placed_threads() -> Option<usize> {
+pub(crate) fn placed_threads() -> Option<usize> {
     match PLACED_THREADS.load(Ordering::Relaxed) {
         0 => None,
         n => Some(n),
     }
 }
 
-/// [`resolve_threads`] with this process's environment and CPU affinity: the thread count a
-/// rank should use when `arg` (a `--threads` value) is not given. Once the job was placed, the
-/// default is the rank's share of its host's cores ([`placed_threads`]).
+/// The thread count a rank should use, from `arg` (a `--threads` value) or else this process's
+/// environment and CPU affinity; once `collective::placement::place` ran, the default is the
+/// rank's share of its host's cores.
 ///
 /// # Errors
 /// A value that is not a whole number from 1 to [`MAX_THREADS`], naming where it came from.
@@ -153,6 +144,14 @@ const DEFAULT_ORIGIN: &str = "available cores";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slurm_cpus_per_task_is_the_default_and_an_argument_wins() {
+        let env = |k: &str| (k == "SLURM_CPUS_PER_TASK").then(|| "6".to_string());
+        assert_eq!(resolve_threads(None, env, 2).unwrap().count, 6);
+        assert_eq!(resolve_threads(Some("3"), env, 2).unwrap().count, 3);
+        assert!(resolve_threads(Some("0"), env, 2).is_err());
+    }
 
     fn no_env(_: &str) -> Option<String> {
         None

@@ -5,7 +5,7 @@
 //! one of the [`Policy`]s:
 //!
 //! * `lpt`, `block`, `cyclic` are planned by rank 0 over all W workers before anything runs
-//!   ([`assign`]; `lpt` needs a cost per task), and scattered; each pool thread runs its lane in
+//!   (longest first, blocks or round robin; `lpt` needs a cost per task), and scattered; each pool thread runs its lane in
 //!   plan order;
 //! * `dynamic` is guided self-scheduling: rank 0 holds a cursor over the list, its own threads take
 //!   chunks from it directly while its main thread answers the other ranks' requests; a rank asks
@@ -33,8 +33,9 @@ mod progress;
 pub(crate) use lanes::panic_message;
 pub use lanes::{pool, PoolError};
 pub use live::{run_live, Control, LiveRun};
-pub use policy::{assign, ideal_makespan, planned_makespan, Assigned, Policy, UnknownPolicy};
-pub use progress::{Progress, ProgressMode, INTERVAL_VAR};
+use policy::{assign, Assigned};
+pub use policy::{ideal_makespan, Policy, UnknownPolicy};
+pub use progress::{Progress, ProgressMode};
 
 use crate::collective::{self, clock_offsets};
 use crate::comm::{tags, Comm};
@@ -166,8 +167,8 @@ impl<R> Run<'_, R> {
 
 impl<R> Run<'_, R> {
     /// Whether every task of the run succeeded, on every rank: `Ok` everywhere, or on every rank
-    /// the same error naming the first failed task (the lowest id on the lowest rank that has
-    /// one), its rank and its message.
+    /// the same error naming the failed task of the lowest id, the rank that ran it and its
+    /// message (whatever the schedule, the same task is named).
     ///
     /// # Collective
     /// Every rank must call it.
@@ -176,14 +177,21 @@ impl<R> Run<'_, R> {
     /// [`Kind::Failed`](crate::Kind::Failed) when a task failed (returned an error or panicked).
     #[track_caller]
     pub fn check<C: Comm + ?Sized>(&self, comm: &C) -> Result<(), Error> {
+        collective::enter(comm, collective::Call::Check);
         let first = self
             .records
             .iter()
             .filter_map(|r| r.result.as_ref().err().map(|e| (r.id, e)))
             .min_by_key(|(id, _)| *id);
+        let lowest = comm.all_reduce_min_u64(first.map_or(u64::MAX, |(id, _)| id as u64));
+        if lowest == u64::MAX {
+            return Ok(());
+        }
         let local = match first {
-            Some((id, why)) => Err(Error::failed(format!("task {id} failed: {why}"))),
-            None => Ok(()),
+            Some((id, why)) if id as u64 == lowest => {
+                Err(Error::failed(format!("task {id} failed: {why}")))
+            }
+            _ => Ok(()),
         };
         agree(comm, local)
     }

@@ -80,7 +80,7 @@ impl FromStr for Policy {
 
 /// One task placed on a lane of a rank.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Assigned {
+pub(crate) struct Assigned {
     /// The task's index in the input list.
     pub id: usize,
     /// The lane (thread index) of the rank that runs it.
@@ -93,15 +93,7 @@ pub struct Assigned {
 /// # Panics
 /// If `lanes` is empty or any rank has zero lanes, or for [`Policy::Dynamic`], which has no
 /// plan made in advance.
-///
-/// # Examples
-/// ```
-/// use spmdkit::farm::{assign, Policy};
-/// let plan = assign(&[0.3, 0.1, 0.2, 0.4], Policy::Block, &[1, 1]);
-/// let ids: Vec<Vec<usize>> = plan.iter().map(|r| r.iter().map(|a| a.id).collect()).collect();
-/// assert_eq!(ids, vec![vec![0, 1], vec![2, 3]]);
-/// ```
-pub fn assign(durations: &[f64], policy: Policy, lanes: &[usize]) -> Vec<Vec<Assigned>> {
+pub(crate) fn assign(durations: &[f64], policy: Policy, lanes: &[usize]) -> Vec<Vec<Assigned>> {
     assert!(!lanes.is_empty(), "at least one rank");
     assert!(lanes.iter().all(|&l| l > 0), "every rank has a lane");
     let mut plan: Vec<Vec<Assigned>> = vec![Vec::new(); lanes.len()];
@@ -151,7 +143,8 @@ pub fn ideal_makespan(durations: &[f64], workers: usize) -> f64 {
 }
 
 /// The makespan the plan would have if every task took exactly its duration.
-pub fn planned_makespan(durations: &[f64], plan: &[Vec<Assigned>]) -> f64 {
+#[cfg(test)]
+pub(crate) fn planned_makespan(durations: &[f64], plan: &[Vec<Assigned>]) -> f64 {
     plan.iter()
         .flat_map(|rank| {
             let lanes = rank.iter().map(|a| a.lane + 1).max().unwrap_or(0);
@@ -203,6 +196,16 @@ impl Ord for Load {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn block_gives_each_rank_a_run_of_ids() {
+        let plan = assign(&[0.3, 0.1, 0.2, 0.4], Policy::Block, &[1, 1]);
+        let ids: Vec<Vec<usize>> = plan
+            .iter()
+            .map(|r| r.iter().map(|a| a.id).collect())
+            .collect();
+        assert_eq!(ids, vec![vec![0, 1], vec![2, 3]]);
+    }
 
     const CLASSIC: [f64; 16] = [
         0.1, 0.2, 0.1, 0.5, 0.7, 0.9, 0.5, 0.4, 1.5, 1.3, 1.0, 0.3, 0.7, 0.6, 0.3, 0.8,

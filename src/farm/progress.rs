@@ -11,7 +11,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 /// The variable that sets the interval of plain progress lines, in seconds (default 5).
-pub const INTERVAL_VAR: &str = "SPMDKIT_PROGRESS_INTERVAL";
+pub(crate) const INTERVAL_VAR: &str = "SPMDKIT_PROGRESS_INTERVAL";
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -29,10 +29,10 @@ pub enum ProgressMode {
 
 impl ProgressMode {
     /// Chooses the mode: off when `quiet`; a bar when started by hand with stderr on a terminal;
-    /// plain lines otherwise, every [`INTERVAL_VAR`] seconds (default 5).
+    /// plain lines otherwise, every `SPMDKIT_PROGRESS_INTERVAL` seconds (default 5).
     ///
     /// # Errors
-    /// When [`INTERVAL_VAR`] is set to something other than a number of seconds from 0.01 to
+    /// When `SPMDKIT_PROGRESS_INTERVAL` is set to something other than a number of seconds from 0.01 to
     /// 86400, naming it (checked even where it is not used, so a mistake shows at once).
     pub fn choose(quiet: bool, under_launcher: bool) -> Result<ProgressMode, String> {
         let interval = match std::env::var(INTERVAL_VAR) {
