@@ -2,8 +2,8 @@
 //! have agreed on it, the rank that saw it first.
 //!
 //! Each area keeps its own error type with its own variants (`ConfigError`, `OutputError`,
-//! [`WorldError`](crate::WorldError), …) and converts into [`Error`], choosing the kind. Programs
-//! return [`Error`] from the closure given to [`World::run`](crate::World::run), which maps it to
+//! [`WorldError`](crate::comm::WorldError), …) and converts into [`Error`], choosing the kind. Programs
+//! return [`Error`] from the closure given to [`World::run`](crate::comm::World::run), which maps it to
 //! the exit code; nobody passes `(u8, String)` pairs around.
 
 use serde::{Deserialize, Serialize};
@@ -46,7 +46,7 @@ impl Kind {
 pub struct Error {
     kind: Kind,
     message: String,
-    /// The rank that reported it, once every rank holds it (see [`agree`](crate::agree)).
+    /// The rank that reported it, once every rank holds it (see [`agree`](crate::collective::agree)).
     from_rank: Option<usize>,
     /// Whether the message was already shown to the user (clap's usage errors, for one).
     reported: bool,
@@ -103,7 +103,7 @@ impl Error {
         &self.message
     }
 
-    /// The rank it came from, when every rank holds it (after [`agree`](crate::agree)).
+    /// The rank it came from, when every rank holds it (after [`agree`](crate::collective::agree)).
     pub fn from_rank(&self) -> Option<usize> {
         self.from_rank
     }
@@ -114,10 +114,10 @@ impl Error {
     }
 
     /// Marks an error that every rank returns alike without agreeing on it, because every rank
-    /// decided it from the same facts (the command line, which [`World::run`](crate::World::run)
-    /// checks is the same everywhere; a value broadcast before). [`World::run`](crate::World::run)
+    /// decided it from the same facts (the command line, which [`World::run`](crate::comm::World::run)
+    /// checks is the same everywhere; a value broadcast before). [`World::run`](crate::comm::World::run)
     /// then ends the job normally with it; an error no rank marked or agreed on
-    /// ([`agree`](crate::agree)) ends the job at once instead, since the other ranks may be
+    /// ([`agree`](crate::collective::agree)) ends the job at once instead, since the other ranks may be
     /// waiting for this one in a collective.
     pub fn everywhere(self) -> Self {
         match self.from_rank {
@@ -147,6 +147,27 @@ impl std::fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// Writes `line` and a newline to stderr in one `write`, so that launchers that forward several
+/// ranks' stderr (and a panic message of the same rank) never cut it in pieces.
+pub fn say(line: &str) {
+    use std::io::Write;
+    let mut text = String::with_capacity(line.len() + 1);
+    text.push_str(line);
+    text.push('\n');
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// The text a panic was raised with, or a placeholder for non-text payloads.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panicked with a non-text payload".to_string()
+    }
+}
 
 #[cfg(test)]
 mod tests {

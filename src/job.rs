@@ -1,8 +1,10 @@
-//! [`Job`]: what a program's body gets from [`World::run`](crate::World::run): this rank's
+//! [`Job`]: what a program's body gets from [`World::run`](crate::comm::World::run): this rank's
 //! communicator and its threads.
 
+use crate::collective::agree;
 use crate::comm::{Backend, Comm, Tag};
-use crate::{agree, Error, Farm};
+use crate::error::Error;
+use crate::farm::Farm;
 use rayon::ThreadPool;
 use std::cell::OnceCell;
 use std::time::Duration;
@@ -97,7 +99,7 @@ impl<'w> Job<'w> {
     where
         T: serde::Serialize + serde::de::DeserializeOwned + Send + Sync,
         R: Send,
-        F: Fn(crate::Ctx, &T) -> R + Sync,
+        F: Fn(crate::farm::Ctx, &T) -> R + Sync,
     {
         self.farm()?.run(self, tasks, work)
     }

@@ -22,9 +22,12 @@
 //! |---|---|
 //! | [`comm`] | the [`Comm`] trait, its MPI and in-process backends, [`World`], thread counts |
 //! | [`collective`] | typed scatter / gather / broadcast of serde types, [`agree`], same-command check |
-//! | [`farm`] | the task engine: policies, lanes on a rayon pool, progress, records, failure isolation |
 //! | [`reduce`] | reproducible tree reduction by global leaf index (+ all-reduce), linear, native |
+//! | [`farm`] | the task engine: policies, lanes on a rayon pool, progress, records, failure isolation, a run's sum |
+//! | [`Job`], [`World::run`] | a program's body: the communicator, its placed threads, errors and exit codes |
 //! | `output` | (feature `hdf5`) HDF5 files written atomically: a crash leaves none or all |
+//!
+//! Beneath them all: [`Error`] and [`Kind`], and the crash report.
 //!
 //! This crate is the engine; it knows nothing of the applications built on it (the `spmdkit`
 //! command's jobs and command farm are the crate `spmdkit-apps`, its benchmarks
@@ -89,18 +92,8 @@ pub mod reduce;
 
 pub use collective::agree;
 pub use comm::{Comm, World, WorldError};
-pub use error::{Error, Kind};
+pub use error::{say, Error, Kind};
 pub use farm::{pool, Ctx, Farm, Policy, Record};
 pub use job::Job;
 pub use program::report_crashes_as;
 pub use reduce::Leaves;
-
-/// Writes `line` and a newline to stderr in one `write`, so that launchers that forward several
-/// ranks' stderr (and a panic message of the same rank) never cut it in pieces.
-pub fn say(line: &str) {
-    use std::io::Write;
-    let mut text = String::with_capacity(line.len() + 1);
-    text.push_str(line);
-    text.push('\n');
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
-}

@@ -97,17 +97,17 @@ impl OutputError {
     }
 
     /// Bad input for a path refused before any work, a failure for a failed write.
-    pub fn kind(&self) -> crate::Kind {
+    pub fn kind(&self) -> crate::error::Kind {
         match self {
-            OutputError::Write { .. } => crate::Kind::Failed,
-            _ => crate::Kind::BadInput,
+            OutputError::Write { .. } => crate::error::Kind::Failed,
+            _ => crate::error::Kind::BadInput,
         }
     }
 }
 
-impl From<OutputError> for crate::Error {
+impl From<OutputError> for crate::error::Error {
     fn from(e: OutputError) -> Self {
-        crate::Error::new(e.kind(), e.to_string())
+        crate::error::Error::new(e.kind(), e.to_string())
     }
 }
 

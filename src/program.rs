@@ -3,9 +3,9 @@
 use crate::collective::{agree, same_command};
 use crate::comm::{Comm, World};
 use crate::comm::{DEFAULT_HANG_TIMEOUT_S, HANG_TIMEOUT_VAR};
-use crate::farm::lanes::panic_message;
-use crate::Job;
-use crate::{say, Error};
+use crate::error::panic_message;
+use crate::error::{say, Error};
+use crate::job::Job;
 use std::panic::{self, AssertUnwindSafe};
 use std::process::ExitCode;
 
@@ -19,21 +19,21 @@ impl World {
     ///    [`HANG_TIMEOUT_VAR`] seconds, 300 by default, `0` off:
     ///    a rank silent for that long ends the job, named; a main thread that computes longer
     ///    than that outside spmdkit's calls runs its work through
-    ///    [`keep_alive`](crate::comm::keep_alive) (tasks of the [`Farm`](crate::Farm) run on
+    ///    [`keep_alive`](crate::comm::keep_alive) (tasks of the [`Farm`](crate::farm::Farm) run on
     ///    the pool's threads while the main thread keeps the heartbeat);
     /// 3. gives `main` the [`Job`]: the communicator and this rank's threads;
-    /// 4. keeps task panics quiet: a panic inside a task of the engine ([`Farm`](crate::Farm))
+    /// 4. keeps task panics quiet: a panic inside a task of the engine ([`Farm`](crate::farm::Farm))
     ///    prints one line, since the engine records it as the task's failure;
     /// 5. turns a panic that escapes `main` into an abort of the whole job that names the rank
     ///    (never an unwind into `MPI_Finalize` while other ranks wait);
     /// 6. agrees on the outcome ([`agree`]), so every rank exits alike and rank 0
     ///    alone prints the error, naming the rank it came from;
-    /// 7. maps it to the exit code: 0 success, 2 bad input ([`Kind::BadInput`](crate::Kind)),
+    /// 7. maps it to the exit code: 0 success, 2 bad input ([`Kind::BadInput`](crate::error::Kind)),
     ///    1 a failure while running.
     ///
     /// Messages start with the program's file name. An error that the ranks share (agreed on
     /// with [`agree`], returned by spmdkit's collectives, or marked with
-    /// [`Error::everywhere`](crate::Error::everywhere)) ends the job normally, printed once by
+    /// [`Error::everywhere`](crate::error::Error::everywhere)) ends the job normally, printed once by
     /// rank 0. An error that a rank returns alone ends the whole job at once with that rank's
     /// message and exit code 1 (`MPI_Abort`): the other ranks may be waiting for it in a
     /// collective, and would otherwise meet a message of another call or wait forever.

@@ -1,7 +1,7 @@
 //! Agreement on failure: every rank takes the same exit.
 
 use crate::comm::Comm;
-use crate::Error;
+use crate::error::Error;
 
 /// Makes every rank take the same exit when some ranks failed locally.
 ///
@@ -62,7 +62,7 @@ where
 mod tests {
     use super::*;
     use crate::comm::inproc;
-    use crate::Kind;
+    use crate::error::Kind;
 
     #[test]
     fn values_pass_through_when_nobody_fails() {

@@ -158,7 +158,7 @@ mod tests {
                 }
             })
         });
-        let why = crate::farm::panic_message(died.expect_err("the job ends").as_ref());
+        let why = crate::error::panic_message(died.expect_err("the job ends").as_ref());
         assert!(
             why.contains(
                 "rank 0 aborted with code 1: the ranks are in different collectives: ranks 0-2, \

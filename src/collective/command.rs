@@ -1,7 +1,7 @@
 //! The same-command check: every rank must run the same build with the same arguments.
 
 use crate::comm::Comm;
-use crate::Error;
+use crate::error::Error;
 
 /// Checks that every rank runs the same spmdkit version with the same arguments (the program
 /// path aside, which may differ between nodes). A rank started differently (an MPMD launch, a

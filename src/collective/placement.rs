@@ -20,18 +20,18 @@
 //! `SLURM_CPUS_PER_TASK`) runs one thread per core of its share: the host's cores divided by its
 //! ranks (or its own cores when started by hand).
 //!
-//! [`plan`] is the decision alone, a pure function of what the ranks saw, tested without MPI.
+//! The decision alone (`plan`) is, a pure function of what the ranks saw, tested without MPI.
 
 use crate::collective;
 use crate::comm::{self, Comm};
 use serde::{Deserialize, Serialize};
 
 /// A set of CPUs (logical processors), ascending, as the kernel numbers them.
-pub type Cpus = Vec<usize>;
+pub(crate) type Cpus = Vec<usize>;
 
 /// Who decided this process's CPU affinity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Binder {
+pub(crate) enum Binder {
     /// Started by hand: the affinity is the user's (`taskset`, `numactl`, a batch shell's).
     Alone,
     /// Open MPI's `mpirun` with its default binding policy.
@@ -43,7 +43,7 @@ pub enum Binder {
 impl Binder {
     /// The binder of this process, from its launcher's variables (`var` stands in for
     /// `std::env::var`); `launched` is whether it runs under a launcher at all.
-    pub fn from_env(var: impl Fn(&str) -> Option<String>, launched: bool) -> Binder {
+    pub(crate) fn from_env(var: impl Fn(&str) -> Option<String>, launched: bool) -> Binder {
         if !launched {
             return Binder::Alone;
         }
@@ -80,7 +80,7 @@ impl Binder {
 
 /// What one rank saw of itself, the input of [`plan`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Seen {
+pub(crate) struct Seen {
     /// Its host name.
     pub host: String,
     /// Its CPU affinity.
@@ -98,7 +98,7 @@ pub struct Seen {
 
 /// What [`plan`] decided for one rank.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Assignment {
+pub(crate) struct Assignment {
     /// The threads it runs (the requested ones, else one per core of its share).
     pub threads: usize,
     /// The cores it runs on.
@@ -112,7 +112,7 @@ pub struct Assignment {
 /// The decision for every rank, and rank 0's note (at most one) when some rank has fewer cores
 /// than threads.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// One per rank, in rank order.
     pub ranks: Vec<Assignment>,
     /// What rank 0 prints, if anything.
@@ -124,7 +124,7 @@ pub struct Plan {
 /// Ranks are grouped by host; the ranks of a host, in rank order, get consecutive blocks of its
 /// allowed cores (cut in `order`), each as large as its threads, when they all fit and every
 /// rank of the host runs under Open MPI's default binding. Otherwise every affinity is kept.
-pub fn plan(seen: &[Seen]) -> Plan {
+pub(crate) fn plan(seen: &[Seen]) -> Plan {
     let mut ranks: Vec<Option<Assignment>> = vec![None; seen.len()];
     let mut short: Vec<String> = Vec::new();
     let mut hosts: Vec<&str> = Vec::new();
@@ -239,7 +239,7 @@ pub struct Placement {
 }
 
 /// Places every rank of the job (see the module's documentation): gathers what each rank sees,
-/// decides on rank 0 ([`plan`]), sets each rank's affinity where the plan changes it (every
+/// decides on rank 0, sets each rank's affinity where the plan changes it (every
 /// thread of the process, MPI's own included), and makes its default thread count the plan's.
 /// `requested` is the thread count the rank was asked for, `None` for the default.
 ///

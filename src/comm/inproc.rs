@@ -190,7 +190,7 @@ where
             .collect();
         // The panic that ended the job is the one of a rank that did not fail for another.
         let first = results.iter().enumerate().find_map(|(rank, r)| {
-            let why = crate::farm::panic_message(r.as_ref().err()?.as_ref());
+            let why = crate::error::panic_message(r.as_ref().err()?.as_ref());
             (!why.contains(FAILED_FOR_ANOTHER)).then_some((rank, why))
         });
         if let Some((rank, why)) = first {

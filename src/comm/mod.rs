@@ -35,18 +35,18 @@ pub use threads::{
 };
 
 /// The variable that sets the hang timeout of every spmdkit program, in seconds (`0`: off); see
-/// [`World::run`](crate::World::run).
+/// [`World::run`](crate::comm::World::run).
 pub const HANG_TIMEOUT_VAR: &str = "SPMDKIT_HANG_TIMEOUT";
 
 /// The hang timeout without [`HANG_TIMEOUT_VAR`], in seconds.
 pub const DEFAULT_HANG_TIMEOUT_S: f64 = 300.0;
 
-/// A message tag. Programs may use tags below [`RESERVED_TAGS`] for their own point-to-point
-/// messages; the tags from there up belong to spmdkit's collectives, engine and reductions.
+/// A message tag. Programs may use tags below 30 000 for their own point-to-point messages; the
+/// tags from there up belong to spmdkit's collectives, engine and reductions.
 pub type Tag = i32;
 
 /// First tag reserved for spmdkit's own messages.
-pub const RESERVED_TAGS: Tag = 30_000;
+pub(crate) const RESERVED_TAGS: Tag = 30_000;
 
 /// The tags of spmdkit's own messages, in one place so that no two uses collide.
 pub(crate) mod tags {
@@ -341,7 +341,7 @@ pub trait Comm {
 }
 
 /// Whether a launcher (`mpirun`, `mpiexec`, `srun`) started this process, so that
-/// [`World::init`](crate::World::init) will start MPI. Reads the environment only.
+/// [`World::init`](crate::comm::World::init) will start MPI. Reads the environment only.
 pub(crate) fn launched() -> bool {
     launch::detect().is_some()
 }
@@ -434,19 +434,19 @@ impl WorldError {
     }
 }
 
-impl From<WorldError> for crate::Error {
+impl From<WorldError> for crate::error::Error {
     fn from(e: WorldError) -> Self {
         let kind = match e {
-            WorldError::LaunchMismatch { .. } => crate::Kind::BadInput,
-            WorldError::Init(_) => crate::Kind::Failed,
+            WorldError::LaunchMismatch { .. } => crate::error::Kind::BadInput,
+            WorldError::Init(_) => crate::error::Kind::Failed,
         };
-        crate::Error::new(kind, e.to_string())
+        crate::error::Error::new(kind, e.to_string())
     }
 }
 
 /// The communicator this process runs in: MPI under a launcher, one in-process rank otherwise.
 ///
-/// Most programs use [`World::run`](crate::World::run), which joins the job and does the rest
+/// Most programs use [`World::run`](crate::comm::World::run), which joins the job and does the rest
 /// (same-command check, panics, exit codes); [`World::init`] is the step underneath. Dropping the
 /// world finalises MPI.
 pub struct World(Joined);

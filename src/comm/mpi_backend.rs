@@ -396,7 +396,7 @@ impl Comm for MpiComm {
     }
 
     fn abort(&self, code: i32, message: &str) -> ! {
-        crate::say(&format!("spmdkit: rank {}: {message}", self.rank()));
+        crate::error::say(&format!("spmdkit: rank {}: {message}", self.rank()));
         self.world.abort(code)
     }
 
@@ -622,7 +622,7 @@ impl Drop for MpiComm {
         let rank = self.rank();
         std::thread::spawn(move || {
             std::thread::sleep(timeout);
-            crate::say(&format!(
+            crate::error::say(&format!(
                 "spmdkit: rank {rank}: the end of the job (MPI_Finalize) has not come after {} \
                  s (a rank stopped after the job's work ended?); exiting",
                 super::watch::seconds(timeout)

@@ -29,9 +29,9 @@ pub struct ThreadsError {
     pub why: String,
 }
 
-impl From<ThreadsError> for crate::Error {
+impl From<ThreadsError> for crate::error::Error {
     fn from(e: ThreadsError) -> Self {
-        crate::Error::bad_input(e.to_string())
+        crate::error::Error::bad_input(e.to_string())
     }
 }
 

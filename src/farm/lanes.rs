@@ -6,6 +6,7 @@
 //! is the one that really ran it. A panicking task is caught where it runs and recorded as a
 //! failure with its message; the other tasks of the lane still run.
 
+use crate::error::panic_message;
 use rayon::{ThreadPool, ThreadPoolBuilder};
 use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
@@ -29,7 +30,7 @@ thread_local! {
     /// Whether this thread is running an engine task, whose panic is caught and recorded.
     static IN_TASK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// The task this thread runs, for a panic's message.
-    static CURRENT: std::cell::Cell<Option<crate::Ctx>> = const { std::cell::Cell::new(None) };
+    static CURRENT: std::cell::Cell<Option<crate::farm::Ctx>> = const { std::cell::Cell::new(None) };
     /// Where the task's panic happened (`file:line:column`), noted by the panic hook.
     static LOCATION: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
 }
@@ -40,7 +41,7 @@ pub(crate) fn in_task() -> bool {
 }
 
 /// Runs `work` as the task `ctx`: a panic in it is reported with the task's id, rank and thread.
-pub(crate) fn as_task<R>(ctx: crate::Ctx, work: impl FnOnce() -> R) -> R {
+pub(crate) fn as_task<R>(ctx: crate::farm::Ctx, work: impl FnOnce() -> R) -> R {
     CURRENT.with(|c| c.set(Some(ctx)));
     let result = work();
     CURRENT.with(|c| c.set(None));
@@ -48,7 +49,7 @@ pub(crate) fn as_task<R>(ctx: crate::Ctx, work: impl FnOnce() -> R) -> R {
 }
 
 /// The task the calling thread runs, if it runs one.
-pub(crate) fn current_task() -> Option<crate::Ctx> {
+pub(crate) fn current_task() -> Option<crate::farm::Ctx> {
     CURRENT.with(std::cell::Cell::get)
 }
 
@@ -58,15 +59,15 @@ pub(crate) fn note_panic_location(location: String) {
     LOCATION.with(|l| *l.borrow_mut() = Some(location));
 }
 
-impl From<PoolError> for crate::Error {
+impl From<PoolError> for crate::error::Error {
     fn from(e: PoolError) -> Self {
-        crate::Error::failed(e.to_string())
+        crate::error::Error::failed(e.to_string())
     }
 }
 
 /// Builds a pool of exactly `threads` threads named `spmdkit-worker-<k>`: the pool to hand to
-/// [`Farm`](crate::Farm) and to the reductions. (A panic inside an engine task is the task's,
-/// which [`World::run`](crate::World::run) reports in one line.)
+/// [`Farm`](crate::farm::Farm) and to the reductions. (A panic inside an engine task is the task's,
+/// which [`World::run`](crate::comm::World::run) reports in one line.)
 ///
 /// # Errors
 /// When the operating system refuses to start the threads.
@@ -103,7 +104,7 @@ pub fn pool(threads: usize) -> Result<ThreadPool, PoolError> {
 static POOL_THREADS: Mutex<Vec<std::thread::JoinHandle<()>>> = Mutex::new(Vec::new());
 
 /// Waits, up to `limit`, for the threads of the pools that were dropped to end, and joins them.
-/// [`World::run`](crate::World::run) calls it before MPI is finalised, so that no thread of
+/// [`World::run`](crate::comm::World::run) calls it before MPI is finalised, so that no thread of
 /// spmdkit's is still ending (freeing its stack, running thread-local destructors) while MPI
 /// tears down. A pool that is still alive keeps its threads (they are not waited for).
 pub(crate) fn join_ended_pools(limit: Duration) {
@@ -412,17 +413,6 @@ impl Backoff {
             std::thread::sleep(self.0);
             self.0 = (self.0 * 2).min(Duration::from_micros(250));
         }
-    }
-}
-
-/// The text a panic was raised with, or a placeholder for non-text payloads.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "panicked with a non-text payload".to_string()
     }
 }
 

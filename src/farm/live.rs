@@ -467,7 +467,7 @@ mod tests {
     fn every_task_starts_on_record_before_it_runs_and_ends_once() {
         for size in [1, 2, 3, 5] {
             let out = inproc::run(size, |comm| {
-                let pool = crate::pool(2).unwrap();
+                let pool = crate::farm::pool(2).unwrap();
                 let tasks: Vec<u64> = (0..40).collect();
                 let order: Vec<usize> = (0..40).rev().collect();
                 let j = journal(usize::MAX);
@@ -491,7 +491,7 @@ mod tests {
         // Tasks are handed out in the order given: exactly so with a single slot (with more,
         // a slot may be preempted between taking a task and recording its start).
         let out = inproc::run(1, |comm| {
-            let pool = crate::pool(1).unwrap();
+            let pool = crate::farm::pool(1).unwrap();
             let tasks: Vec<u64> = (0..10).collect();
             let order = vec![3, 1, 4, 0, 5, 9, 2, 6, 8, 7];
             let j = journal(usize::MAX);
@@ -505,7 +505,7 @@ mod tests {
     #[test]
     fn a_stop_hands_out_no_more_and_names_the_rest() {
         let out = inproc::run(3, |comm| {
-            let pool = crate::pool(1).unwrap();
+            let pool = crate::farm::pool(1).unwrap();
             let tasks: Vec<u64> = (0..200).collect();
             let j = journal(10);
             run_live(comm, &pool, &tasks, (0..200).collect(), &j, |_, t| {
@@ -564,7 +564,7 @@ mod tests {
         for size in [2, 3] {
             let out = inproc::run(size, |comm| {
                 let late = LateRecords(comm);
-                let pool = crate::pool(2).unwrap();
+                let pool = crate::farm::pool(2).unwrap();
                 let tasks: Vec<u64> = (0..30).collect();
                 let j = journal(usize::MAX);
                 run_live(&late, &pool, &tasks, (0..30).collect(), &j, |_, t| {
@@ -602,7 +602,7 @@ mod tests {
     #[test]
     fn a_cancel_reaches_every_rank_once() {
         let out = inproc::run(3, |comm| {
-            let pool = crate::pool(1).unwrap();
+            let pool = crate::farm::pool(1).unwrap();
             let c = Cancel {
                 calls: AtomicUsize::new(0),
                 cancel_now: AtomicBool::new(false),

@@ -30,16 +30,16 @@ mod live;
 mod policy;
 mod progress;
 
-pub(crate) use lanes::panic_message;
 pub use lanes::{pool, PoolError};
 pub use live::{run_live, Control, LiveRun};
 use policy::{assign, Assigned};
 pub use policy::{ideal_makespan, Policy, UnknownPolicy};
 pub use progress::{Progress, ProgressMode};
 
+use crate::collective::agree;
 use crate::collective::{self, clock_offsets};
 use crate::comm::{tags, Comm};
-use crate::{agree, Error};
+use crate::error::Error;
 use guided::Guided;
 use lanes::{Feed, Outcome};
 use rayon::ThreadPool;
@@ -174,7 +174,7 @@ impl<R> Run<'_, R> {
     /// Every rank must call it.
     ///
     /// # Errors
-    /// [`Kind::Failed`](crate::Kind::Failed) when a task failed (returned an error or panicked).
+    /// [`Kind::Failed`](crate::error::Kind::Failed) when a task failed (returned an error or panicked).
     #[track_caller]
     pub fn check<C: Comm + ?Sized>(&self, comm: &C) -> Result<(), Error> {
         collective::enter(comm, collective::Call::Check);
@@ -276,7 +276,7 @@ impl<R> Run<'_, R> {
     {
         let pool = self.pool;
         let results = self.results(comm)?;
-        let mut leaves = crate::Leaves::new(pool);
+        let mut leaves = crate::reduce::Leaves::new(pool);
         for (id, value) in results {
             leaves.insert(id, value.into_leaf());
         }

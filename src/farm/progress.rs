@@ -88,7 +88,7 @@ fn eta_text(s: f64) -> String {
 const BAR_EVERY: Duration = Duration::from_millis(100);
 
 /// The progress of one run, shown on stderr: `update` as often as convenient, `finish` once (the
-/// engine shows it for [`Farm`](crate::Farm) runs; a program that runs its own tasks can too).
+/// engine shows it for [`Farm`](crate::farm::Farm) runs; a program that runs its own tasks can too).
 pub struct Progress {
     mode: ProgressMode,
     total: usize,

@@ -809,7 +809,7 @@ mod tests {
     }
 
     fn single_rank(count: usize, len: usize) -> Array1<f64> {
-        let pool = crate::pool(1).unwrap();
+        let pool = crate::farm::pool(1).unwrap();
         let mut l = Leaves::new(&pool);
         for k in 0..count {
             l.insert(k, leaf(k, len));
@@ -830,7 +830,7 @@ mod tests {
             for size in 1..=64 {
                 for scattered in [false, true] {
                     let out = inproc::run(size, |comm| {
-                        let pool = crate::pool(1).unwrap();
+                        let pool = crate::farm::pool(1).unwrap();
                         let mut mine = Leaves::new(&pool);
                         // Contiguous ranges, or a scattered ownership inserted in reverse.
                         let ks: Vec<usize> = if scattered {
@@ -874,7 +874,7 @@ mod tests {
         let reference = bits(&single_rank(20, 3));
         for size in [1, 2, 3, 5, 8] {
             let out = inproc::run(size, |comm| {
-                let pool = crate::pool(2).unwrap();
+                let pool = crate::farm::pool(2).unwrap();
                 let mut mine = Leaves::new(&pool);
                 for k in (0..20).filter(|&k| owner(k, size) == comm.rank()) {
                     mine.insert_slice(k, leaf(k, 3).as_slice().unwrap());
@@ -886,7 +886,7 @@ mod tests {
             }
         }
         let none = inproc::run(3, |comm| {
-            let pool = crate::pool(1).unwrap();
+            let pool = crate::farm::pool(1).unwrap();
             all_tree(comm, Leaves::<Ix1>::new(&pool))
         });
         assert!(none.iter().all(Option::is_none));
@@ -896,7 +896,7 @@ mod tests {
     fn two_dimensional_arrays_keep_their_shape_and_large_ones_combine_on_the_pool() {
         let n = 300; // 90 000 values: above the inline limit
         let out = inproc::run(3, |comm| {
-            let pool = crate::pool(2).unwrap();
+            let pool = crate::farm::pool(2).unwrap();
             let mut mine = Leaves::new(&pool);
             for k in (0..5).filter(|k| k % 3 == comm.rank()) {
                 mine.insert(k, Array2::from_elem((n, n), k as f64));
@@ -911,7 +911,7 @@ mod tests {
     #[test]
     fn max_and_min_are_operations_too() {
         let out = inproc::run(3, |comm| {
-            let pool = crate::pool(1).unwrap();
+            let pool = crate::farm::pool(1).unwrap();
             let mut hi = Leaves::with_op(&pool, Max);
             let mut lo = Leaves::with_op(&pool, Min);
             for k in (0..7).filter(|k| k % 3 == comm.rank()) {
@@ -934,7 +934,7 @@ mod tests {
             Array1::from(vec![z, -z, w, -w])
         }
         fn each<O: Op>(op: O, count: usize) {
-            let pool = crate::pool(1).unwrap();
+            let pool = crate::farm::pool(1).unwrap();
             let in_order = |order: &mut dyn Iterator<Item = usize>| {
                 let mut l = Leaves::with_op(&pool, op);
                 for k in order {
@@ -946,7 +946,7 @@ mod tests {
             assert_eq!(in_order(&mut (0..count).rev()), reference, "{}", O::NAME);
             for size in 1..=5 {
                 let out = inproc::run(size, |comm| {
-                    let pool = crate::pool(1).unwrap();
+                    let pool = crate::farm::pool(1).unwrap();
                     let mut l = Leaves::with_op(&pool, op);
                     for k in (0..count).rev().filter(|&k| owner(k, size) == comm.rank()) {
                         l.insert(k, leaf(k));
@@ -963,7 +963,7 @@ mod tests {
 
     #[test]
     fn a_transposed_view_is_taken_in_its_logical_order() {
-        let pool = crate::pool(1).unwrap();
+        let pool = crate::farm::pool(1).unwrap();
         let mut l = Leaves::new(&pool);
         let a = ndarray::array![[1.0, 2.0], [3.0, 4.0]];
         l.insert(0, a.t().to_owned());
@@ -977,7 +977,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "inserted twice")]
     fn a_leaf_inserted_twice_is_refused() {
-        let pool = crate::pool(1).unwrap();
+        let pool = crate::farm::pool(1).unwrap();
         let mut l = Leaves::new(&pool);
         l.insert(0, ndarray::array![1.0]);
         l.insert(1, ndarray::array![1.0]);
@@ -986,7 +986,7 @@ mod tests {
 
     #[test]
     fn siblings_only_combine_when_aligned() {
-        let pool = crate::pool(1).unwrap();
+        let pool = crate::farm::pool(1).unwrap();
         let mut l = Leaves::new(&pool);
         l.insert(1, ndarray::array![1.0]);
         l.insert(2, ndarray::array![2.0]);
@@ -1004,7 +1004,7 @@ mod tests {
         for size in [1, 2, 3, 5, 8] {
             for strategy in [Strategy::Linear, Strategy::Native, Strategy::Tree] {
                 let out = inproc::run(size, |comm| {
-                    let pool = crate::pool(1).unwrap();
+                    let pool = crate::farm::pool(1).unwrap();
                     let mut mine = Leaves::new(&pool);
                     for k in (0..count).filter(|&k| owner(k, size) == comm.rank()) {
                         mine.insert(k, leaf(k, len));
