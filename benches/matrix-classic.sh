@@ -3,6 +3,8 @@
 # sequential NumPy script, alternating the tools run by run; then a compute-heavy run (32 x 2000^2)
 # (2 ranks x 1 thread and 1 rank x 2 threads) against the local kernel's own rate, alternating. Prints medians and ratios.
 # Usage: benches/matrix-classic.sh [RUNS]   (build first: cargo build --release)
+# With BASELINE=/path/to/another/spmdkit, that binary's classic job runs right after this one's in
+# every round, and the ratios of their medians are printed (current / baseline).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-7}
@@ -20,8 +22,12 @@ timed() { # label, command...: prints "label,whole_s,<stdout json>"
 
 for _ in $(seq 1 "$RUNS"); do
     timed spmdkit mpirun -np 2 "$BIN" matrix --json
+    if [ -n "${BASELINE:-}" ]; then timed baseline mpirun -np 2 "$BASELINE" matrix --json; fi
     timed numpy "$PY" benches/classic_numpy.py
-    timed numpy-skylakex env OPENBLAS_CORETYPE=SkylakeX "$PY" benches/classic_numpy.py
+    # OpenBLAS's Skylake-X kernels need AVX-512: an AMD EPYC without it dies of SIGILL.
+    if grep -qw avx512f /proc/cpuinfo; then
+        timed numpy-skylakex env OPENBLAS_CORETYPE=SkylakeX "$PY" benches/classic_numpy.py
+    fi
     timed heavy mpirun -np 2 "$BIN" matrix --count 32 --size 2000 --threads 1 --json
     timed heavy1x2 "$BIN" matrix --count 32 --size 2000 --threads 2 --json
     timed kernel cargo bench -q --bench kernels -- --gemm-only 2000
@@ -42,13 +48,19 @@ def inprog(label):
     return med(vals)
 print(f"classic matrix job, {sys.argv[2]} runs each, alternating; medians")
 print(f"{'tool':<34} {'in program':>11} {'whole process':>14}")
+numpys = [l for l in ["numpy", "numpy-skylakex"] if l in rows]
 for label, name in [("spmdkit", "spmdkit, mpirun -np 2"), ("numpy", "NumPy + OpenBLAS as shipped"),
                     ("numpy-skylakex", "NumPy + OpenBLAS, CORETYPE=SkylakeX")]:
-    print(f"{name:<34} {inprog(label):>10.3f}s {med(w for w, _ in rows[label]):>13.3f}s")
+    if label in rows:
+        print(f"{name:<34} {inprog(label):>10.3f}s {med(w for w, _ in rows[label]):>13.3f}s")
 s_in, s_whole = inprog("spmdkit"), med(w for w, _ in rows["spmdkit"])
-for label in ["numpy", "numpy-skylakex"]:
+for label in numpys:
     print(f"spmdkit / {label}: in program {s_in / inprog(label):.2f}, whole process "
           f"{s_whole / med(w for w, _ in rows[label]):.2f}")
+if "baseline" in rows:
+    b_in, b_whole = inprog("baseline"), med(w for w, _ in rows["baseline"])
+    print(f"{'the baseline binary, mpirun -np 2':<34} {b_in:>10.3f}s {b_whole:>13.3f}s")
+    print(f"spmdkit / baseline: in program {s_in / b_in:.2f}, whole process {s_whole / b_whole:.2f}")
 heavy = med(json.loads(o)["multiply_gflops"] for _, o in rows["heavy"])
 heavy12 = med(json.loads(o)["multiply_gflops"] for _, o in rows["heavy1x2"])
 kernel = []

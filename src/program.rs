@@ -43,13 +43,13 @@ impl World {
     ///
     /// # Examples
     /// ```no_run
-    /// use spmdkit::{Error, World};
+    /// use spmdkit::World;
     /// fn main() -> std::process::ExitCode {
-    ///     World::run(|comm| {
-    ///         if comm.rank() == 0 {
-    ///             println!("{} ranks", comm.size());
+    ///     World::run(|job| {
+    ///         if job.rank() == 0 {
+    ///             println!("{} ranks", job.size());
     ///         }
-    ///         Ok::<(), Error>(())
+    ///         Ok(())
     ///     })
     /// }
     /// ```
