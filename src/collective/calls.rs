@@ -113,24 +113,10 @@ pub(crate) fn enter<C: Comm + ?Sized>(comm: &C, call: Call) {
     );
 }
 
-/// `rank 3`, `ranks 0-2, 5`.
+/// `rank 3`, `ranks 0-2,5` (the run-length form of CPU lists).
 fn ranks_text(ranks: &[usize]) -> String {
-    let mut runs: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < ranks.len() {
-        let mut j = i;
-        while j + 1 < ranks.len() && ranks[j + 1] == ranks[j] + 1 {
-            j += 1;
-        }
-        runs.push(if j == i {
-            ranks[i].to_string()
-        } else {
-            format!("{}-{}", ranks[i], ranks[j])
-        });
-        i = j + 1;
-    }
     let word = if ranks.len() == 1 { "rank" } else { "ranks" };
-    format!("{word} {}", runs.join(", "))
+    format!("{word} {}", super::placement::format_cpu_list(ranks))
 }
 
 #[cfg(test)]
@@ -161,8 +147,8 @@ mod tests {
         let why = crate::error::panic_message(died.expect_err("the job ends").as_ref());
         assert!(
             why.contains(
-                "rank 0 aborted with code 1: the ranks are in different collectives: ranks 0-2, \
-                 4 in reduce::tree at src/collective/calls.rs:"
+                "rank 0 aborted with code 1: the ranks are in different collectives: ranks \
+                 0-2,4 in reduce::tree at src/collective/calls.rs:"
             ) && why.contains("; rank 3 in collective::broadcast at src/collective/calls.rs:"),
             "{why}"
         );
@@ -171,6 +157,6 @@ mod tests {
     #[test]
     fn rank_lists_are_short() {
         assert_eq!(ranks_text(&[3]), "rank 3");
-        assert_eq!(ranks_text(&[0, 1, 2, 5, 7, 8]), "ranks 0-2, 5, 7-8");
+        assert_eq!(ranks_text(&[0, 1, 2, 5, 7, 8]), "ranks 0-2,5,7-8");
     }
 }

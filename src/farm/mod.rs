@@ -78,6 +78,20 @@ pub struct Record<R> {
     pub result: Result<R, String>,
 }
 
+impl<R> Record<Result<R, String>> {
+    /// The record of a fallible task: its error is the task's failure, as a panic is.
+    fn flatten(self) -> Record<R> {
+        Record {
+            result: self.result.and_then(|v| v),
+            id: self.id,
+            rank: self.rank,
+            thread: self.thread,
+            start_s: self.start_s,
+            end_s: self.end_s,
+        }
+    }
+}
+
 /// A rank's part of a finished run: the records of the tasks it ran (and the pool they ran on,
 /// for [`Run::sum`]).
 #[derive(Debug)]
@@ -467,18 +481,7 @@ impl<'p> Farm<'p> {
             work(ctx, t).map_err(|e| e.to_string())
         })?;
         Ok(Run {
-            records: run
-                .records
-                .into_iter()
-                .map(|r| Record {
-                    result: r.result.and_then(|v| v),
-                    id: r.id,
-                    rank: r.rank,
-                    thread: r.thread,
-                    start_s: r.start_s,
-                    end_s: r.end_s,
-                })
-                .collect(),
+            records: run.records.into_iter().map(Record::flatten).collect(),
             pool: run.pool,
             threads: run.threads,
             tasks: run.tasks,
